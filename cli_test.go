@@ -1,0 +1,80 @@
+package main
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/alecthomas/kong"
+)
+
+func parse(t *testing.T, args ...string) (*CLI, error) {
+	t.Helper()
+	var cli CLI
+	p, err := kong.New(&cli, kong.Name("sandbox"), kong.Exit(func(int) { t.Fatalf("kong exited on %q", args) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Parse(args)
+	return &cli, err
+}
+
+func TestParsePassthrough(t *testing.T) {
+	cli, err := parse(t, "--uid", "0", "--rw", "a,b:/x", "--", "sh", "-c", "echo --uid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"sh", "-c", "echo --uid"}; !reflect.DeepEqual(cli.Run.Cmd, want) {
+		t.Errorf("Cmd = %q, want %q", cli.Run.Cmd, want)
+	}
+	if cli.Run.UID != 0 || !reflect.DeepEqual(cli.Run.RW, []string{"a,b:/x"}) {
+		t.Errorf("flags: uid %d rw %q (a comma must not split a path)", cli.Run.UID, cli.Run.RW)
+	}
+	cli, err = parse(t, "--", "ls", "--all")
+	if err != nil || !reflect.DeepEqual(cli.Run.Cmd, []string{"ls", "--all"}) || cli.Run.UID != -1 {
+		t.Errorf("defaults: %v %q uid %d", err, cli.Run.Cmd, cli.Run.UID)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--map", "bogus", "--", "true"},
+		{"--uid", "x", "--", "true"},
+		{"--uid", "-2", "--", "true"},
+		{"--uid", "4294967295", "--", "true"},
+		{"--"},
+	} {
+		if _, err := parse(t, args...); err == nil {
+			t.Errorf("%q: parsed without error", args)
+		}
+	}
+}
+
+func TestOrderedMountFlags(t *testing.T) {
+	r := &RunCmd{RW: []string{"a", "c"}, RO: []string{"b"}, Tmpfs: []string{"/t"}}
+	args := []string{"--rw", "a", "--ro=b", "-v", "--tmpfs", "/t", "--rw", "c", "--", "--rw", "x"}
+	got := orderedMountFlags(args, r)
+	want := []mountFlag{{"--rw", "a"}, {"--ro", "b"}, {"--tmpfs", "/t"}, {"--rw", "c"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+func TestCommandEnv(t *testing.T) {
+	t.Setenv("FROM_HOST", "h")
+	host := []string{"PATH=/bin", "SSH_AUTH_SOCK=/s", "DISPLAY=:0", "XDG_RUNTIME_DIR=/run/user/1", "_SANDBOX_STAGE=init", "A=1"}
+	got, err := commandEnv(host, false, []string{"B=2", "A=3", "FROM_HOST", "UNSET_XYZ", "DISPLAY=:9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"PATH=/bin", "A=3", "B=2", "FROM_HOST=h", "DISPLAY=:9"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	got, _ = commandEnv(host, true, []string{"X=1"})
+	if !reflect.DeepEqual(got, []string{"X=1"}) {
+		t.Errorf("clearenv: got %q", got)
+	}
+	if _, err := commandEnv(nil, false, []string{"=v"}); err == nil {
+		t.Error("--env =v accepted")
+	}
+}

@@ -1,0 +1,110 @@
+// Command sandbox runs a command in a rootless sandbox: new user, mount, PID,
+// IPC, UTS, network and cgroup namespaces, a read-only view of the host with the
+// current directory writable, and a small init as PID 1.
+//
+// main.go holds the CLI (kong) and the exit-code mapping; the parent's plan is
+// in run.go, the namespaces in package userns.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/alecthomas/kong"
+
+	"sandbox/userns"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// Exit statuses of sandbox itself (the command's own status passes through).
+const (
+	exitSetup       = 125 // sandbox failed: bad flag, failed setup
+	exitNotExec     = 126 // the command exists but cannot be executed
+	exitNotFound    = 127 // the command was not found
+	exitSignalsBase = 128 // the command died of signal N: 128+N
+)
+
+func init() {
+	// The thread that starts init must outlive it: PR_SET_PDEATHSIG fires
+	// when the forking *thread* exits (go.dev/issue/27505). Locking main's
+	// goroutine to the main thread, which lives as long as the process, is
+	// the simplest way to guarantee that.
+	runtime.LockOSThread()
+}
+
+// CLI is the command line. `run` is the default command, so
+// `sandbox [FLAGS] -- COMMAND` works without naming it.
+type CLI struct {
+	Run     RunCmd     `cmd:"" default:"withargs" help:"Run COMMAND in a new sandbox (the default command)."`
+	Version VersionCmd `cmd:"" help:"Print the version."`
+}
+
+// VersionCmd prints the version.
+type VersionCmd struct{}
+
+// Run prints the version.
+func (VersionCmd) Run(code *int) error {
+	fmt.Println("sandbox", version)
+	return nil
+}
+
+func main() {
+	// Role first: a re-executed init never parses the user's argv.
+	if os.Getenv(userns.StageEnv) == userns.StageInit {
+		os.Exit(userns.Init())
+	}
+	os.Exit(runCLI(os.Args[1:]))
+}
+
+func runCLI(args []string) int {
+	var cli CLI
+	code := 0
+	parser, err := kong.New(&cli,
+		kong.Name("sandbox"),
+		kong.Description("Run a command in a rootless sandbox: its own user, PID, mount, IPC, UTS, network and cgroup namespaces, a read-only view of the host with the current directory writable.\n\nExamples:\n  sandbox -- make\n  sandbox --uid 0 -- sh -c 'id; ps ax'\n  sandbox --rw ~/.cache/go-build --share-net -- go build ./..."),
+		kong.UsageOnError(),
+		kong.Exit(func(c int) { code = c; panic(exitNow{}) }),
+		kong.Bind(&code),
+	)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: internal error: %v\n", err)
+		return exitSetup
+	}
+	// kong exits after --help (status 0) and on some parse errors; turn that
+	// into a return so only main calls os.Exit.
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(exitNow); !ok {
+				panic(r)
+			}
+			if code != 0 {
+				code = exitSetup
+			}
+		}
+	}()
+	ctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: %v (see sandbox --help)\n", err)
+		return exitSetup
+	}
+	if err := ctx.Run(); err != nil {
+		return report(err)
+	}
+	return code
+}
+
+type exitNow struct{}
+
+// report prints err as one line and picks sandbox's exit status for it.
+func report(err error) int {
+	fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
+	var ce *userns.ChildError
+	if errors.As(err, &ce) && ce.Code != 0 {
+		return ce.Code
+	}
+	return exitSetup
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+
+	"sandbox/idmap"
+	"sandbox/userns"
+)
+
+// planMaps picks the ID maps for --map. The caller's own IDs always sit at the
+// IDs asked for inside, so files written to a writable bind belong to the caller
+// on the host; sub-IDs, when there are any, fill the rest of the ID space.
+func planMaps(mode string, inUID, inGID, uid, gid uint32) (userns.IDMaps, error) {
+	single := userns.IDMaps{UID: idmap.Single(inUID, uid), GID: idmap.Single(inGID, gid)}
+	if mode == "single" {
+		return single, nil
+	}
+	maps, why := subIDMaps(inUID, inGID, uid, gid)
+	if why == "" {
+		return maps, nil
+	}
+	if mode == "subids" {
+		return userns.IDMaps{}, fmt.Errorf("--map subids: %s", why)
+	}
+	// Said once per run, one line: the sandbox works, with a single ID.
+	fmt.Fprintf(os.Stderr, "sandbox: note: using a single-ID map (only your own ID exists inside): %s\n", why)
+	return single, nil
+}
+
+// subIDMaps returns the sub-ID maps, or why they cannot be used, with the fix.
+func subIDMaps(inUID, inGID, uid, gid uint32) (userns.IDMaps, string) {
+	newuidmap, err1 := exec.LookPath("newuidmap")
+	newgidmap, err2 := exec.LookPath("newgidmap")
+	if err1 != nil || err2 != nil {
+		return userns.IDMaps{}, "newuidmap/newgidmap not found; fix: apt install uidmap (dnf install shadow-utils)"
+	}
+	name := strconv.FormatUint(uint64(uid), 10)
+	if u, err := user.LookupId(name); err == nil {
+		name = u.Username
+	}
+	subuid, err := idmap.LookupSubIDs("/etc/subuid", name, uid)
+	if err != nil {
+		return userns.IDMaps{}, fmt.Sprintf("read /etc/subuid: %v", err)
+	}
+	subgid, err := idmap.LookupSubIDs("/etc/subgid", name, uid)
+	if err != nil {
+		return userns.IDMaps{}, fmt.Sprintf("read /etc/subgid: %v", err)
+	}
+	if len(subuid) == 0 || len(subgid) == 0 {
+		return userns.IDMaps{}, fmt.Sprintf("no range for %s in /etc/subuid or /etc/subgid; fix (as root): add the line %q to both files",
+			name, idmap.SubIDLine(name, takenSubIDs()))
+	}
+	return userns.IDMaps{
+		UID: idmap.Build(inUID, uid, subuid), GID: idmap.Build(inGID, gid, subgid),
+		NewUIDMap: newuidmap, NewGIDMap: newgidmap,
+	}, ""
+}
+
+// takenSubIDs lists every range in /etc/subuid, so the advice names a free one.
+func takenSubIDs() []idmap.Range {
+	f, err := os.Open("/etc/subuid")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	taken, _ := idmap.AllSubIDs(f)
+	return taken
+}

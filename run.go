@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"sandbox/userns"
+)
+
+// RunCmd is `sandbox run` (the default command).
+type RunCmd struct {
+	Hostname string   `help:"Host name inside (default: the host's)." placeholder:"NAME"`
+	UID      int64    `name:"uid" default:"-1" help:"User ID inside (default: your own; 0 makes the command root inside)." placeholder:"ID"`
+	GID      int64    `name:"gid" default:"-1" help:"Group ID inside (default: your own)." placeholder:"ID"`
+	Env      []string `short:"e" sep:"none" help:"Set KEY=VAL inside; KEY alone passes the host's value (repeatable)." placeholder:"KEY=VAL"`
+	ClearEnv bool     `name:"clearenv" help:"Start from an empty environment (then --env adds)."`
+	Chdir    string   `help:"Directory to start in, inside (default: the current directory)." placeholder:"DIR"`
+	Map      string   `enum:"auto,subids,single" default:"auto" help:"ID map: subids (your /etc/subuid ranges via newuidmap), single (only your own ID), auto (subids when possible, else single)."`
+	RW       []string `name:"rw" sep:"none" help:"Bind host PATH read-write at DEST (default: the same path) (repeatable)." placeholder:"PATH[:DEST]"`
+	RO       []string `name:"ro" sep:"none" help:"Bind host PATH read-only at DEST (repeatable)." placeholder:"PATH[:DEST]"`
+	Tmpfs    []string `sep:"none" help:"Mount an empty tmpfs at DEST (repeatable)." placeholder:"DEST"`
+	ShareNet bool     `help:"Keep the host's network (default: a new network namespace with only lo)."`
+	Verbose  bool     `short:"v" help:"Say what sandbox does, on stderr."`
+
+	Cmd []string `arg:"" passthrough:"" help:"The command and its arguments (after --)." placeholder:"COMMAND"`
+}
+
+// Validate checks the flags that kong cannot.
+func (r *RunCmd) Validate() error {
+	for _, id := range []struct {
+		name string
+		v    int64
+	}{{"--uid", r.UID}, {"--gid", r.GID}} {
+		if id.v < -1 || id.v >= math.MaxUint32 {
+			return fmt.Errorf("%s %d: out of range (0 to %d)", id.name, id.v, uint32(math.MaxUint32-1))
+		}
+	}
+	if len(r.Cmd) == 0 || r.Cmd[0] == "" {
+		return fmt.Errorf("no command given: usage: sandbox [FLAGS] -- COMMAND [ARG...]")
+	}
+	return nil
+}
+
+// Run plans the sandbox, starts it and waits for the command.
+func (r *RunCmd) Run(code *int) error {
+	log := newLogger(r.Verbose)
+	spec, err := r.plan(log)
+	if err != nil {
+		return err
+	}
+	res, err := userns.Run(context.Background(), spec)
+	if err != nil {
+		return err
+	}
+	*code = res.Status
+	return nil
+}
+
+// plan turns the flags into a userns.Spec: IDs, environment, mounts.
+func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, error) {
+	cwd, err := os.Getwd()
+	if err != nil {
+		return nil, fmt.Errorf("get current directory: %w", err)
+	}
+	realCwd, err := filepath.EvalSymlinks(cwd)
+	if err != nil {
+		return nil, fmt.Errorf("resolve current directory: %w", err)
+	}
+	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
+	inUID, inGID := uid, gid
+	if r.UID >= 0 {
+		inUID = uint32(r.UID)
+	}
+	if r.GID >= 0 {
+		inGID = uint32(r.GID)
+	}
+	maps, err := planMaps(r.Map, inUID, inGID, uid, gid)
+	if err != nil {
+		return nil, err
+	}
+	env, err := commandEnv(os.Environ(), r.ClearEnv, r.Env)
+	if err != nil {
+		return nil, err
+	}
+	mounts, err := r.mounts(realCwd, log)
+	if err != nil {
+		return nil, err
+	}
+	dir := realCwd
+	if r.Chdir != "" {
+		dir = r.Chdir
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(realCwd, dir)
+		}
+	}
+	return &userns.Spec{
+		Config: userns.Config{
+			Argv: r.Cmd, Env: env, Dir: dir, UID: inUID, GID: inGID,
+			Hostname: r.Hostname, Mounts: mounts, NetLo: !r.ShareNet, Verbose: r.Verbose,
+		},
+		Maps:     maps,
+		ShareNet: r.ShareNet,
+	}, nil
+}
+
+// mounts is the base view plus the current directory (read-write) and the
+// user's --ro/--rw/--tmpfs in the order given.
+func (r *RunCmd) mounts(cwd string, log *slog.Logger) ([]userns.Mount, error) {
+	plan := userns.BasePlan(runtimeDir())
+	if cwd != "/" {
+		plan = append(plan, userns.Mount{Kind: userns.Bind, Src: cwd, Dst: cwd})
+	} else {
+		log.Debug("current directory is /: not bound writable")
+	}
+	// kong keeps repeated flags of each kind in order, but not the order
+	// between kinds; walk the original argv to interleave them as typed.
+	for _, f := range orderedMountFlags(os.Args[1:], r) {
+		var m userns.Mount
+		var err error
+		switch f.flag {
+		case "--tmpfs":
+			m, err = userns.ParseTmpfs(f.value)
+		default:
+			m, err = userns.ParseBind(f.value, cwd, f.flag == "--ro")
+			if err == nil {
+				// Init sees the host under another root: hand it a path
+				// with no symlink left to resolve.
+				m.Src, err = resolveSource(m.Src)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s %w", f.flag, err)
+		}
+		plan = append(plan, m)
+	}
+	return plan, nil
+}
+
+func resolveSource(p string) (string, error) {
+	real, err := filepath.EvalSymlinks(p)
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return "", fmt.Errorf("%s: %w (fix the path, or create it first)", p, pe.Err)
+	}
+	return real, err
+}
+
+func runtimeDir() string {
+	if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
+		return filepath.Clean(d)
+	}
+	d := fmt.Sprintf("/run/user/%d", os.Getuid())
+	if _, err := os.Stat(d); err == nil {
+		return d
+	}
+	return ""
+}
+
+type mountFlag struct{ flag, value string }
+
+// orderedMountFlags returns the --rw/--ro/--tmpfs values in command-line order:
+// kong keeps the values of each flag in order, and this walk over argv only
+// recovers how the three kinds interleave.
+func orderedMountFlags(args []string, r *RunCmd) []mountFlag {
+	queue := map[string][]string{"--rw": r.RW, "--ro": r.RO, "--tmpfs": r.Tmpfs}
+	var out []mountFlag
+	for i := 0; i < len(args) && args[i] != "--"; i++ {
+		name, _, inline := strings.Cut(args[i], "=")
+		vals := queue[name]
+		if len(vals) == 0 {
+			continue
+		}
+		if !inline {
+			i++ // the value is the next argument
+		}
+		out = append(out, mountFlag{name, vals[0]})
+		queue[name] = vals[1:]
+	}
+	return out
+}
+
+func newLogger(verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("stage", "parent")
+}

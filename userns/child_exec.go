@@ -1,0 +1,168 @@
+package userns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// startCommand forks and execs the command from a locked OS thread whose
+// privileges were lowered first, so the command inherits the lowered state and
+// init's other threads keep what they need to supervise. It returns the
+// command's PID, or the exit code for the error (126 cannot execute, 127 not
+// found, 125 setup).
+//
+// Why no extra re-exec: each Go start costs milliseconds, and everything the
+// command must inherit (capabilities, no_new_privs, seccomp) is per-thread state
+// that fork copies. The thread is never unlocked, so the Go runtime ends it when
+// the goroutine returns, and its lowered state never runs init's other work.
+func startCommand(cfg *Config) (pid, code int, err error) {
+	path, err := lookPath(cfg.Argv[0], cfg.Env)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return 0, 127, fmt.Errorf("%s: command not found", cfg.Argv[0])
+		}
+		return 0, 126, fmt.Errorf("%s: %w", cfg.Argv[0], err)
+	}
+	type started struct {
+		pid  int
+		code int
+		err  error
+	}
+	ch := make(chan started, 1)
+	go func() {
+		runtime.LockOSThread() // Never unlocked: see above.
+		if err := lockDown(cfg); err != nil {
+			ch <- started{code: 125, err: fmt.Errorf("lock down: %w", err)}
+			return
+		}
+		pid, err := syscall.ForkExec(path, cfg.Argv, procAttr(cfg))
+		if err != nil {
+			code := 126
+			if errors.Is(err, unix.ENOENT) {
+				code = 127
+			}
+			ch <- started{code: code, err: fmt.Errorf("exec %s: %w", path, err)}
+			return
+		}
+		ch <- started{pid: pid}
+	}()
+	s := <-ch
+	return s.pid, s.code, s.err
+}
+
+func procAttr(cfg *Config) *syscall.ProcAttr {
+	sys := &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: cfg.UID, Gid: cfg.GID, NoSetGroups: true},
+	}
+	if isControllingTTY(0) {
+		// A shell's job: its own process group in the terminal's foreground,
+		// so ^C and ^Z reach the command alone, and `bash` gets job control.
+		sys.Setpgid, sys.Foreground, sys.Ctty = true, true, 0
+	} else {
+		// No terminal input: a new session without a controlling terminal,
+		// so the command cannot push keystrokes into the caller's terminal
+		// with TIOCSTI (bubblewrap CVE-2017-5226).
+		sys.Setsid = true
+	}
+	return &syscall.ProcAttr{Env: cfg.Env, Files: []uintptr{0, 1, 2}, Sys: sys}
+}
+
+func isControllingTTY(fd int) bool {
+	_, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	return err == nil
+}
+
+// lockDown lowers the calling thread's privileges for the command.
+//
+// Preconditions: OS thread locked; it must not run other goroutines afterwards.
+func lockDown(cfg *Config) error {
+	// Init's capabilities came to it as ambient ones; none passes on by that
+	// route (a root command gets its set from the bounding set at exec).
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	if cfg.UID != 0 {
+		// A non-root command keeps no capability at all: empty bounding
+		// set (so nothing regains one), then empty sets.
+		for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+				return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+			}
+		}
+		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+		var data [2]unix.CapUserData
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			return fmt.Errorf("clear capabilities: %w", err)
+		}
+	} else if err := clearInheritable(); err != nil {
+		return err
+	}
+	// no_new_privs: a setuid or file-capability binary inside gains nothing.
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("set no_new_privs: %w", err)
+	}
+	return nil
+}
+
+func clearInheritable() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if err := unix.Capset(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("clear inheritable capabilities: %w", err)
+	}
+	return nil
+}
+
+// lookPath finds file on the PATH of the command's environment (not init's).
+func lookPath(file string, env []string) (string, error) {
+	if strings.Contains(file, "/") {
+		return file, checkExec(file)
+	}
+	pathEnv := "/usr/local/bin:/usr/bin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	// Like execvp: a directory we cannot search is skipped; a file found but
+	// not executable is remembered (126) in case nothing better comes.
+	var found error = unix.ENOENT
+	for _, dir := range filepath.SplitList(pathEnv) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, file)
+		st, err := os.Stat(p)
+		if err != nil || st.IsDir() {
+			continue
+		}
+		if err := unix.Access(p, unix.X_OK); err != nil {
+			found = fmt.Errorf("%s: %w", p, err)
+			continue
+		}
+		return p, nil
+	}
+	return "", found
+}
+
+func checkExec(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if st.IsDir() {
+		return unix.EISDIR
+	}
+	return unix.Access(p, unix.X_OK)
+}

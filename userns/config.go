@@ -1,0 +1,46 @@
+// Package userns starts a command in new user, mount, PID, IPC, UTS, network and
+// cgroup namespaces. The parent half (parent.go) runs in the host's user namespace;
+// the init half (init.go, child_*.go) runs as PID 1 inside the sandbox.
+//
+// Why a re-exec: the Go runtime is multi-threaded before main runs, and the kernel
+// refuses unshare(CLONE_NEWUSER) in a multi-threaded process. So the sandbox's init
+// is this same binary, started by the parent with every namespace requested at
+// clone time (SysProcAttr.Cloneflags). It waits on a pipe until the parent has
+// written its ID maps, then builds its mounts and starts the command.
+//
+// The flow, parent and init side by side (see README "How it works"):
+//
+//	parent                          init (PID 1 inside)
+//	plan (Config)
+//	clone+exec /proc/self/exe  -->  reads Config on fd 3
+//	write ID maps (newuidmap ∥ newgidmap)
+//	send Mapped                -->  private propagation, mount plan, pivot_root
+//	(scope for cgroup limits)
+//	send Go                    -->  lock down, fork+exec the command
+//	forward signals            -->  forward to the command, reap zombies
+//	read Exit / Error          <--  send Exit (or Error at any stage), exit
+package userns
+
+// Stage names the environment variable that tells a re-executed binary which role
+// it plays. The parent never sets anything else in init's environment: the command's
+// environment travels in Config.
+const (
+	StageEnv  = "_SANDBOX_STAGE"
+	StageInit = "init"
+)
+
+// Config is everything init needs, resolved by the parent (paths absolute and
+// symlink-free on the host, IDs numeric). It crosses the boundary as JSON: init
+// never parses the user's argv.
+type Config struct {
+	Argv     []string `json:"argv"`
+	Env      []string `json:"env"`
+	Dir      string   `json:"dir"`
+	UID      uint32   `json:"uid"`
+	GID      uint32   `json:"gid"`
+	Hostname string   `json:"hostname,omitempty"`
+	Mounts   []Mount  `json:"mounts"`
+	// NetLo brings up the loopback interface of the new network namespace.
+	NetLo   bool `json:"netLo"`
+	Verbose bool `json:"verbose,omitempty"`
+}

@@ -1,0 +1,117 @@
+package userns
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+
+	"golang.org/x/sys/unix"
+)
+
+// Init is the sandbox's PID 1: it reads its Config from the parent, builds the
+// filesystem once the ID maps exist, starts the command when released, forwards
+// signals to it, reaps every orphan, and exits with the command's status. It
+// returns the exit status for main to pass to os.Exit.
+//
+// Runs in the sandbox (new namespaces), with every capability of the new user
+// namespace in its ambient set.
+func Init() int {
+	in := os.NewFile(3, "sync")
+	out := os.NewFile(4, "msg")
+	// Nothing init holds may reach the command: mark every inherited fd above
+	// stderr close-on-exec (runc CVE-2024-21626 leaked a host directory fd).
+	_ = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+
+	fail := func(stage string, code int, err error) int {
+		_, _ = out.Write(encode(Msg{Type: MsgError, Stage: stage, Err: err.Error(), Code: code}))
+		return code
+	}
+	dec := json.NewDecoder(bufio.NewReader(in))
+	var cfg *Config
+	var m Msg
+	if err := dec.Decode(&m); err != nil || m.Type != MsgConfig || m.Config == nil {
+		return fail("init", 125, fmt.Errorf("read config from parent: %v", err))
+	}
+	cfg = m.Config
+	log := newLogger(cfg.Verbose)
+
+	// Signals from the parent queue up while we set up; the command gets them
+	// once it runs.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, forwardedInInit...)
+
+	if err := expect(dec, MsgMapped); err != nil {
+		return fail("init", 125, err)
+	}
+	if err := setupRoot(cfg, log); err != nil {
+		return fail("mount", 125, err)
+	}
+	if err := setupHost(cfg); err != nil {
+		return fail("setup", 125, err)
+	}
+	if err := expect(dec, MsgGo); err != nil {
+		return fail("init", 125, err)
+	}
+	pid, code, err := startCommand(cfg)
+	if err != nil {
+		return fail("exec", code, err)
+	}
+	log.Debug("command started", "pid", pid, "argv", cfg.Argv)
+	status, sig := supervise(pid, sigs)
+	_, _ = out.Write(encode(Msg{Type: MsgExit, Status: status, Signal: sig}))
+	return status
+}
+
+func expect(dec *json.Decoder, want MsgType) error {
+	var m Msg
+	if err := dec.Decode(&m); err != nil {
+		return fmt.Errorf("wait for %s from parent: %w", want, err)
+	}
+	if m.Type != want {
+		return fmt.Errorf("wait for %s from parent: got %s", want, m.Type)
+	}
+	return nil
+}
+
+// setupHost gives the sandbox its own name and a working loopback.
+func setupHost(cfg *Config) error {
+	if cfg.Hostname != "" {
+		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
+			return fmt.Errorf("set hostname %q: %w", cfg.Hostname, err)
+		}
+	}
+	if cfg.NetLo {
+		if err := loopbackUp(); err != nil {
+			return fmt.Errorf("bring up lo: %w", err)
+		}
+	}
+	return nil
+}
+
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
+}
+
+func newLogger(verbose bool) *slog.Logger {
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("stage", "init")
+}

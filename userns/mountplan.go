@@ -1,0 +1,108 @@
+package userns
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
+
+// MountKind says what a mount step puts at its destination.
+type MountKind string
+
+const (
+	// Bind clones the host tree at Src (recursively) onto Dst.
+	Bind MountKind = "bind"
+	// Tmpfs mounts an empty tmpfs; Mode is its root's permission bits.
+	Tmpfs MountKind = "tmpfs"
+	// Proc mounts a procfs of the sandbox's PID namespace.
+	Proc MountKind = "proc"
+	// Dev builds a minimal /dev: device nodes bound from the host, a new devpts, shm.
+	Dev MountKind = "dev"
+)
+
+// Mount is one step of the filesystem plan. Steps run in order, inside the new
+// root, so a later step may cover an earlier one (as the user's --tmpfs /x covers
+// the read-only host /x).
+type Mount struct {
+	Kind     MountKind `json:"kind"`
+	Src      string    `json:"src,omitempty"` // host path, for Bind
+	Dst      string    `json:"dst"`           // path inside the sandbox
+	ReadOnly bool      `json:"ro,omitempty"`
+	Mode     uint32    `json:"mode,omitempty"` // for Tmpfs
+	// Optional steps are skipped when Src is missing (a host path that may not exist).
+	Optional bool `json:"optional,omitempty"`
+}
+
+func (m Mount) String() string {
+	switch m.Kind {
+	case Bind:
+		mode := "rw"
+		if m.ReadOnly {
+			mode = "ro"
+		}
+		return fmt.Sprintf("bind %s %s (%s)", m.Src, m.Dst, mode)
+	default:
+		return fmt.Sprintf("%s %s", m.Kind, m.Dst)
+	}
+}
+
+// BasePlan is the view every sandbox starts from: the host's / read-only, fresh
+// /proc, /dev and /tmp, and the caller's runtime directory (its D-Bus and agent
+// sockets) hidden. The caller appends its own binds after it.
+func BasePlan(runtimeDir string) []Mount {
+	plan := []Mount{
+		{Kind: Bind, Src: "/", Dst: "/", ReadOnly: true},
+		{Kind: Proc, Dst: "/proc"},
+		{Kind: Dev, Dst: "/dev"},
+		{Kind: Tmpfs, Dst: "/tmp", Mode: 0o1777},
+	}
+	if runtimeDir != "" {
+		// A read-only bind does not stop connect(2) on a Unix socket, so the
+		// sockets under $XDG_RUNTIME_DIR (D-Bus, ssh-agent, gpg-agent, Wayland)
+		// are covered, not just left read-only.
+		plan = append(plan, Mount{Kind: Tmpfs, Dst: runtimeDir, Mode: 0o700, Optional: true, Src: runtimeDir})
+	}
+	return plan
+}
+
+// ParseBind reads a --rw/--ro value, PATH[:DEST]. PATH is relative to cwd; DEST
+// defaults to PATH and must be absolute.
+func ParseBind(spec, cwd string, readOnly bool) (Mount, error) {
+	src, dst, hasDst := strings.Cut(spec, ":")
+	if src == "" {
+		return Mount{}, fmt.Errorf("%q: empty PATH (want PATH[:DEST])", spec)
+	}
+	if err := checkPath(spec); err != nil {
+		return Mount{}, err
+	}
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(cwd, src)
+	}
+	src = filepath.Clean(src)
+	if !hasDst {
+		dst = src
+	}
+	if !filepath.IsAbs(dst) {
+		return Mount{}, fmt.Errorf("%q: DEST %q must be an absolute path", spec, dst)
+	}
+	return Mount{Kind: Bind, Src: src, Dst: filepath.Clean(dst), ReadOnly: readOnly}, nil
+}
+
+// ParseTmpfs reads a --tmpfs value, an absolute DEST.
+func ParseTmpfs(dst string) (Mount, error) {
+	if err := checkPath(dst); err != nil {
+		return Mount{}, err
+	}
+	if !filepath.IsAbs(dst) {
+		return Mount{}, fmt.Errorf("%q must be an absolute path", dst)
+	}
+	return Mount{Kind: Tmpfs, Dst: filepath.Clean(dst), Mode: 0o755}, nil
+}
+
+// checkPath refuses what no sane path holds and what would break a log line.
+func checkPath(p string) error {
+	if strings.ContainsAny(p, "\x00\n") {
+		return fmt.Errorf("%q: path contains a NUL or newline", p)
+	}
+	return nil
+}

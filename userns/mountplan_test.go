@@ -1,0 +1,48 @@
+package userns
+
+import "testing"
+
+func TestParseBind(t *testing.T) {
+	cases := []struct {
+		spec, cwd string
+		want      Mount
+		err       bool
+	}{
+		{"/a", "/w", Mount{Kind: Bind, Src: "/a", Dst: "/a"}, false},
+		{"rel/x", "/w", Mount{Kind: Bind, Src: "/w/rel/x", Dst: "/w/rel/x"}, false},
+		{"/a/../b:/c/./d", "/w", Mount{Kind: Bind, Src: "/b", Dst: "/c/d"}, false},
+		{"/a:rel", "/w", Mount{}, true},
+		{":/x", "/w", Mount{}, true},
+		{"/a\nb", "/w", Mount{}, true},
+		{"/a\x00", "/w", Mount{}, true},
+	}
+	for _, c := range cases {
+		got, err := ParseBind(c.spec, c.cwd, false)
+		if (err != nil) != c.err || (!c.err && got != c.want) {
+			t.Errorf("ParseBind(%q) = %+v, %v; want %+v, err %v", c.spec, got, err, c.want, c.err)
+		}
+	}
+	if m, _ := ParseBind("/a", "/", true); !m.ReadOnly {
+		t.Error("read-only lost")
+	}
+}
+
+func TestParseTmpfs(t *testing.T) {
+	if _, err := ParseTmpfs("rel"); err == nil {
+		t.Error("relative tmpfs accepted")
+	}
+	if m, err := ParseTmpfs("/x/"); err != nil || m.Dst != "/x" || m.Kind != Tmpfs {
+		t.Errorf("ParseTmpfs(/x/) = %+v, %v", m, err)
+	}
+}
+
+func TestBasePlanOrder(t *testing.T) {
+	p := BasePlan("/run/user/1000")
+	if p[0].Kind != Bind || p[0].Dst != "/" || !p[0].ReadOnly {
+		t.Errorf("first step must be the read-only host root, got %v", p[0])
+	}
+	last := p[len(p)-1]
+	if last.Dst != "/run/user/1000" || last.Kind != Tmpfs || !last.Optional {
+		t.Errorf("runtime dir not covered: %v", last)
+	}
+}

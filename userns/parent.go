@@ -1,0 +1,222 @@
+package userns
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"sandbox/idmap"
+)
+
+// IDMaps says how the parent maps IDs into the sandbox.
+type IDMaps struct {
+	UID, GID []idmap.Mapping
+	// With helpers, newuidmap/newgidmap write the maps after init starts (sub-IDs
+	// need the setuid helpers); without, the one-line maps are written by the Go
+	// runtime at clone time and setgroups is denied.
+	NewUIDMap, NewGIDMap string
+}
+
+func (m IDMaps) useHelpers() bool { return m.NewUIDMap != "" }
+
+// Spec is what the parent needs to start a sandbox.
+type Spec struct {
+	Config Config
+	Maps   IDMaps
+	// ShareNet keeps the host's network namespace.
+	ShareNet bool
+}
+
+// Result is how the command ended.
+type Result struct {
+	Status int // exit status, or 128+Signal
+	Signal int
+}
+
+// forwarded are the signals the parent passes on to init, which passes them on to
+// the command. SIGCHLD, SIGPIPE and SIGURG (Go's preemption signal) never are.
+var forwarded = []os.Signal{
+	unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT,
+	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
+}
+
+// Run starts init in new namespaces, maps its IDs, releases it and waits for the
+// command. It returns a *ChildError for failures inside.
+//
+// Preconditions: the calling goroutine is locked to the main OS thread, which
+// never exits: the kernel sends init PR_SET_PDEATHSIG when the *thread* that
+// forked it dies, not the process (go.dev/issue/27505).
+func Run(ctx context.Context, spec *Spec) (Result, error) {
+	// Pipes named at the call site: init gets toInit's read end as fd 3 and
+	// fromInit's write end as fd 4.
+	toInitR, toInitW, err := os.Pipe()
+	if err != nil {
+		return Result{}, fmt.Errorf("create sync pipe: %w", err)
+	}
+	fromInitR, fromInitW, err := os.Pipe()
+	if err != nil {
+		return Result{}, fmt.Errorf("create message pipe: %w", err)
+	}
+	cmd := initCommand(spec, toInitR, fromInitW)
+	// Config goes into the pipe before init starts: it is small, so the write
+	// cannot block, and init finds it on its first read.
+	if _, err := toInitW.Write(encode(Msg{Type: MsgConfig, Config: &spec.Config})); err != nil {
+		return Result{}, fmt.Errorf("send config: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return Result{}, startError(err)
+	}
+	toInitR.Close()
+	fromInitW.Close()
+	defer toInitW.Close()
+
+	// Forward from now on: a SIGTERM during setup must still end the sandbox.
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+	go func() {
+		for s := range sigs {
+			_ = cmd.Process.Signal(s)
+		}
+	}()
+
+	if spec.Maps.useHelpers() {
+		if err := idmap.Apply(ctx, spec.Maps.NewUIDMap, spec.Maps.NewGIDMap, cmd.Process.Pid, spec.Maps.UID, spec.Maps.GID); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return Result{}, fmt.Errorf("map IDs: %w", err)
+		}
+	}
+	// Mapped, then Go: init may only create files once its IDs exist, and may
+	// only start the command once any cgroup scope holds it.
+	if _, err := toInitW.Write(append(encode(Msg{Type: MsgMapped}), encode(Msg{Type: MsgGo})...)); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return Result{}, fmt.Errorf("release init: %w", err)
+	}
+
+	last, readErr := readMessages(fromInitR)
+	waitErr := cmd.Wait()
+	return result(last, readErr, waitErr, cmd.ProcessState)
+}
+
+func initCommand(spec *Spec, syncR, msgW *os.File) *exec.Cmd {
+	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
+		unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+	if !spec.ShareNet {
+		flags |= unix.CLONE_NEWNET
+	}
+	attr := &syscall.SysProcAttr{
+		Cloneflags: uintptr(flags),
+		Pdeathsig:  syscall.SIGKILL,
+		// Init gets its own process group: signals from the terminal go to the
+		// command's group (or to us), never to init as well, so nothing is
+		// delivered twice.
+		Setpgid: true,
+		// Init keeps the capabilities it has in the new user namespace across
+		// its exec even though it is not root there (or not mapped yet): it
+		// needs them for mounts, and drops them all before the command runs.
+		AmbientCaps: allCaps(),
+	}
+	if !spec.Maps.useHelpers() {
+		attr.UidMappings = toSys(spec.Maps.UID)
+		attr.GidMappings = toSys(spec.Maps.GID)
+		attr.GidMappingsEnableSetgroups = false
+	}
+	return &exec.Cmd{
+		Path:        "/proc/self/exe",
+		Args:        []string{"sandbox-init"},
+		Env:         []string{StageEnv + "=" + StageInit},
+		Stdin:       os.Stdin,
+		Stdout:      os.Stdout,
+		Stderr:      os.Stderr,
+		ExtraFiles:  []*os.File{syncR, msgW}, // fd 3, fd 4
+		SysProcAttr: attr,
+	}
+}
+
+func toSys(m []idmap.Mapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, e := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(e.Inside), HostID: int(e.Outside), Size: int(e.Count)}
+	}
+	return out
+}
+
+// allCaps lists every capability this kernel knows.
+func allCaps() []uintptr {
+	last := 40 // CAP_CHECKPOINT_RESTORE, Linux 5.9
+	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			last = n
+		}
+	}
+	caps := make([]uintptr, 0, last+1)
+	for c := 0; c <= last; c++ {
+		caps = append(caps, uintptr(c))
+	}
+	return caps
+}
+
+// readMessages reads init's messages until it closes its end (at exec of the
+// command nothing is closed: init keeps fd 4 until it exits). It returns the last
+// Error or Exit message.
+func readMessages(r *os.File) (*Msg, error) {
+	defer r.Close()
+	var last *Msg
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		var m Msg
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return last, fmt.Errorf("decode message from init: %w", err)
+		}
+		if m.Type == MsgError || m.Type == MsgExit {
+			last = &m
+		}
+	}
+	return last, sc.Err()
+}
+
+func result(last *Msg, readErr, waitErr error, st *os.ProcessState) (Result, error) {
+	if last != nil && last.Type == MsgError {
+		return Result{}, &ChildError{Stage: last.Stage, Msg: last.Err, Code: last.Code}
+	}
+	if last != nil && last.Type == MsgExit {
+		return Result{Status: last.Status, Signal: last.Signal}, nil
+	}
+	if readErr != nil {
+		return Result{}, readErr
+	}
+	// Init died without a word: killed from outside (our pid namespace's init
+	// only takes SIGKILL/SIGSTOP from us), or it crashed.
+	var ee *exec.ExitError
+	if errors.As(waitErr, &ee) && st != nil {
+		if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return Result{Status: 128 + int(ws.Signal()), Signal: int(ws.Signal())}, nil
+		}
+	}
+	return Result{}, &ChildError{Stage: "init", Msg: fmt.Sprintf("exited without a status (%v)", waitErr), Code: 125}
+}
+
+// startError explains why the kernel refused the namespaces.
+func startError(err error) error {
+	switch {
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return fmt.Errorf("create user namespace: %w (unprivileged user namespaces are disabled: "+
+			"check sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0, "+
+			"and AppArmor's kernel.apparmor_restrict_unprivileged_userns; run `sandbox check`)", err)
+	case errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EUSERS):
+		return fmt.Errorf("create namespaces: %w (namespace limit reached: raise user.max_user_namespaces)", err)
+	}
+	return fmt.Errorf("start init: %w", err)
+}

@@ -1,0 +1,52 @@
+package userns
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Msg is one step of the handshake, one JSON object per line in each direction.
+//
+//	parent -> init (fd 3):  Config, Mapped, Go
+//	init -> parent (fd 4):  Error (any stage) or Exit
+type Msg struct {
+	Type   MsgType `json:"type"`
+	Config *Config `json:"config,omitempty"`
+	// Error fields: the stage that failed, what happened, and the exit code the
+	// parent should use (125 setup, 126 not executable, 127 not found).
+	Stage string `json:"stage,omitempty"`
+	Err   string `json:"err,omitempty"`
+	Code  int    `json:"code,omitempty"`
+	// Exit fields: how the command ended.
+	Status int `json:"status,omitempty"`
+	Signal int `json:"signal,omitempty"`
+}
+
+// MsgType names a handshake message.
+type MsgType string
+
+const (
+	MsgConfig MsgType = "Config"
+	MsgMapped MsgType = "Mapped" // ID maps written: init may create files.
+	MsgGo     MsgType = "Go"     // The scope holds init: the command may start.
+	MsgError  MsgType = "Error"
+	MsgExit   MsgType = "Exit"
+)
+
+// ChildError is a failure reported by init, carried back to the parent so the
+// user sees what failed inside instead of "exit status 125".
+type ChildError struct {
+	Stage string
+	Msg   string
+	Code  int
+}
+
+func (e *ChildError) Error() string { return fmt.Sprintf("%s: %s", e.Stage, e.Msg) }
+
+func encode(m Msg) []byte {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("encode %s: %v", m.Type, err)) // only plain fields: cannot fail
+	}
+	return append(b, '\n')
+}
