@@ -74,11 +74,6 @@ func procAttr(cfg *Config) *syscall.ProcAttr {
 	return &syscall.ProcAttr{Env: cfg.Env, Files: []uintptr{0, 1, 2}, Sys: sys}
 }
 
-func isControllingTTY(fd int) bool {
-	_, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
-	return err == nil
-}
-
 // lockDown lowers the calling thread's privileges for the command.
 //
 // Preconditions: OS thread locked; it must not run other goroutines afterwards.

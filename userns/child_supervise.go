@@ -1,6 +1,7 @@
 package userns
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 
@@ -14,35 +15,78 @@ var forwardedInInit = []os.Signal{
 	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
 }
 
-// supervise forwards signals to the command and reaps every child until the
-// command ends. It returns the command's exit status (128+N for signal N) and
-// signal. What the command left behind dies with init: the kernel kills a PID
+// supervisor is init's loop once the command runs.
+type supervisor struct {
+	pid  int
+	tty  bool          // the command is a job in the terminal's foreground
+	out  *os.File      // messages to the parent
+	dec  *json.Decoder // messages from the parent
+	sigs <-chan os.Signal
+}
+
+// run forwards signals to the command and reaps every child until the command
+// ends. It returns the command's exit status (128+N for signal N) and signal.
+// What the command left behind dies with init: the kernel kills a PID
 // namespace's processes when its init exits.
-func supervise(pid int, sigs <-chan os.Signal) (status, signal int) {
+func (s *supervisor) run() (status, signal int) {
 	done := make(chan unix.WaitStatus, 1)
+	stopped := make(chan struct{}, 1)
+	go s.reap(done, stopped)
+	cont := make(chan Msg, 1)
 	go func() {
 		for {
-			var ws unix.WaitStatus
-			got, err := unix.Wait4(-1, &ws, 0, nil)
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
-			if err != nil || got == pid {
-				done <- ws
+			var m Msg
+			if err := s.dec.Decode(&m); err != nil {
 				return
 			}
-			// An orphan re-parented to us: reaped, nothing more to do.
+			if m.Type == MsgContinue {
+				cont <- m
+			}
 		}
 	}()
 	for {
 		select {
-		case s := <-sigs:
-			_ = unix.Kill(pid, s.(unix.Signal))
+		case sig := <-s.sigs:
+			_ = unix.Kill(s.pid, sig.(unix.Signal))
+		case <-stopped:
+			// ^Z: the parent gives the terminal back to the caller's shell
+			// and stops itself, as a shell's job would.
+			_, _ = s.out.Write(encode(Msg{Type: MsgStopped}))
+		case m := <-cont:
+			if m.Foreground {
+				_ = setForeground(0, s.pid)
+			}
+			_ = unix.Kill(-s.pid, unix.SIGCONT)
 		case ws := <-done:
 			if ws.Signaled() {
 				return 128 + int(ws.Signal()), int(ws.Signal())
 			}
 			return ws.ExitStatus(), 0
 		}
+	}
+}
+
+func (s *supervisor) reap(done chan<- unix.WaitStatus, stopped chan<- struct{}) {
+	opts := 0
+	if s.tty {
+		opts = unix.WUNTRACED
+	}
+	for {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(-1, &ws, opts, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil || (got == s.pid && !ws.Stopped()) {
+			done <- ws
+			return
+		}
+		if got == s.pid && ws.Stopped() {
+			select {
+			case stopped <- struct{}{}:
+			default:
+			}
+		}
+		// Otherwise an orphan re-parented to us: reaped, nothing more to do.
 	}
 }

@@ -19,6 +19,8 @@ import (
 // Runs in the sandbox (new namespaces), with every capability of the new user
 // namespace in its ambient set.
 func Init() int {
+	// ps inside shows "sandbox-init", not "exe" (from /proc/self/exe).
+	setName("sandbox-init")
 	in := os.NewFile(3, "sync")
 	out := os.NewFile(4, "msg")
 	// Nothing init holds may reach the command: mark every inherited fd above
@@ -60,7 +62,8 @@ func Init() int {
 		return fail("exec", code, err)
 	}
 	log.Debug("command started", "pid", pid, "argv", cfg.Argv)
-	status, sig := supervise(pid, sigs)
+	sup := &supervisor{pid: pid, tty: isControllingTTY(0), out: out, dec: dec, sigs: sigs}
+	status, sig := sup.run()
 	_, _ = out.Write(encode(Msg{Type: MsgExit, Status: status, Signal: sig}))
 	return status
 }

@@ -105,7 +105,9 @@ func Run(ctx context.Context, spec *Spec) (Result, error) {
 		return Result{}, fmt.Errorf("release init: %w", err)
 	}
 
-	last, readErr := readMessages(fromInitR)
+	job := newJob(toInitW)
+	defer job.restore()
+	last, readErr := readMessages(fromInitR, job.stopped)
 	waitErr := cmd.Wait()
 	return result(last, readErr, waitErr, cmd.ProcessState)
 }
@@ -168,10 +170,9 @@ func allCaps() []uintptr {
 	return caps
 }
 
-// readMessages reads init's messages until it closes its end (at exec of the
-// command nothing is closed: init keeps fd 4 until it exits). It returns the last
-// Error or Exit message.
-func readMessages(r *os.File) (*Msg, error) {
+// readMessages reads init's messages until it closes its end (it keeps fd 4
+// until it exits), acting on Stopped. It returns the last Error or Exit message.
+func readMessages(r *os.File, stopped func()) (*Msg, error) {
 	defer r.Close()
 	var last *Msg
 	sc := bufio.NewScanner(r)
@@ -180,8 +181,11 @@ func readMessages(r *os.File) (*Msg, error) {
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			return last, fmt.Errorf("decode message from init: %w", err)
 		}
-		if m.Type == MsgError || m.Type == MsgExit {
+		switch m.Type {
+		case MsgError, MsgExit:
 			last = &m
+		case MsgStopped:
+			stopped()
 		}
 	}
 	return last, sc.Err()

@@ -8,7 +8,8 @@ import (
 // Msg is one step of the handshake, one JSON object per line in each direction.
 //
 //	parent -> init (fd 3):  Config, Mapped, Go
-//	init -> parent (fd 4):  Error (any stage) or Exit
+//	init -> parent (fd 4):  Error (any stage) or Exit; Stopped on ^Z
+//	parent -> init:         Continue once resumed
 type Msg struct {
 	Type   MsgType `json:"type"`
 	Config *Config `json:"config,omitempty"`
@@ -20,6 +21,8 @@ type Msg struct {
 	// Exit fields: how the command ended.
 	Status int `json:"status,omitempty"`
 	Signal int `json:"signal,omitempty"`
+	// Continue: whether the parent was resumed in the foreground (fg, not bg).
+	Foreground bool `json:"foreground,omitempty"`
 }
 
 // MsgType names a handshake message.
@@ -31,6 +34,10 @@ const (
 	MsgGo     MsgType = "Go"     // The scope holds init: the command may start.
 	MsgError  MsgType = "Error"
 	MsgExit   MsgType = "Exit"
+	// Job control on a terminal: the command stopped (^Z), and the parent,
+	// resumed by the caller's shell, lets it continue.
+	MsgStopped  MsgType = "Stopped"
+	MsgContinue MsgType = "Continue"
 )
 
 // ChildError is a failure reported by init, carried back to the parent so the
