@@ -5,23 +5,24 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 )
 
-// startCommand forks and execs the command from a locked OS thread whose
-// privileges were lowered first, so the command inherits the lowered state and
-// init's other threads keep what they need to supervise. It returns the
-// command's PID, or the exit code for the error (126 cannot execute, 127 not
-// found, 125 setup).
+// startCommand forks and execs the command from the calling thread, after
+// lowering that thread's privileges, so the command inherits the lowered state.
+// It returns the command's PID, or the exit code for the error (126 cannot
+// execute, 127 not found, 125 setup).
 //
 // Why no extra re-exec: each Go start costs milliseconds, and everything the
-// command must inherit (capabilities, no_new_privs, seccomp) is per-thread state
-// that fork copies. The thread is never unlocked, so the Go runtime ends it when
-// the goroutine returns, and its lowered state never runs init's other work.
+// command must inherit (capabilities, no_new_privs, seccomp, the cgroup
+// namespace) is per-thread state that fork copies.
+//
+// Preconditions: OS thread locked (init runs on main's locked thread); after
+// it returns, that thread only supervises (wait, kill, write to the parent),
+// which needs none of the privileges it dropped.
 func startCommand(cfg *Config) (pid, code int, err error) {
 	path, err := lookPath(cfg.Argv[0], cfg.Env)
 	if err != nil {
@@ -30,31 +31,18 @@ func startCommand(cfg *Config) (pid, code int, err error) {
 		}
 		return 0, 126, fmt.Errorf("%s: %w", cfg.Argv[0], err)
 	}
-	type started struct {
-		pid  int
-		code int
-		err  error
+	if err := lockDown(cfg); err != nil {
+		return 0, 125, fmt.Errorf("lock down: %w", err)
 	}
-	ch := make(chan started, 1)
-	go func() {
-		runtime.LockOSThread() // Never unlocked: see above.
-		if err := lockDown(cfg); err != nil {
-			ch <- started{code: 125, err: fmt.Errorf("lock down: %w", err)}
-			return
+	pid, err = syscall.ForkExec(path, cfg.Argv, procAttr(cfg))
+	if err != nil {
+		code := 126
+		if errors.Is(err, unix.ENOENT) {
+			code = 127
 		}
-		pid, err := syscall.ForkExec(path, cfg.Argv, procAttr(cfg))
-		if err != nil {
-			code := 126
-			if errors.Is(err, unix.ENOENT) {
-				code = 127
-			}
-			ch <- started{code: code, err: fmt.Errorf("exec %s: %w", path, err)}
-			return
-		}
-		ch <- started{pid: pid}
-	}()
-	s := <-ch
-	return s.pid, s.code, s.err
+		return 0, code, fmt.Errorf("exec %s: %w", path, err)
+	}
+	return pid, 0, nil
 }
 
 func procAttr(cfg *Config) *syscall.ProcAttr {

@@ -18,6 +18,10 @@ import (
 //
 // Runs in the sandbox (new namespaces), with every capability of the new user
 // namespace in its ambient set.
+//
+// Preconditions: OS thread locked (main locks it in an init func). Mounts, the
+// lock-down and the fork of the command all happen on this one thread, since
+// namespaces and privileges are per-thread state.
 func Init() int {
 	// ps inside shows "sandbox-init", not "exe" (from /proc/self/exe).
 	setName("sandbox-init")
