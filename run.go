@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"time"
+
+	"sandbox/systemdcgroup"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,6 +31,7 @@ type RunCmd struct {
 	Tmpfs    []string `sep:"none" help:"Mount an empty tmpfs at DEST (repeatable)." placeholder:"DEST"`
 	ShareNet bool     `help:"Keep the host's network (default: a new network namespace with only lo)."`
 	Verbose  bool     `short:"v" help:"Say what sandbox does, on stderr."`
+	CgroupFlags
 
 	Cmd []string `arg:"" passthrough:"" help:"The command and its arguments (after --)." placeholder:"COMMAND"`
 }
@@ -45,7 +49,7 @@ func (r *RunCmd) Validate() error {
 	if len(r.Cmd) == 0 || r.Cmd[0] == "" {
 		return fmt.Errorf("no command given: usage: sandbox [FLAGS] -- COMMAND [ARG...]")
 	}
-	return nil
+	return r.CgroupFlags.validate()
 }
 
 // Run plans the sandbox, starts it and waits for the command.
@@ -55,8 +59,30 @@ func (r *RunCmd) Run(code *int) error {
 	if err != nil {
 		return err
 	}
+	var scope *scopeRun
+	if r.wantScope() {
+		scope = newScopeRun(&r.CgroupFlags, r.Cmd)
+		spec.Place = scope.place
+		spec.Config.CgroupScope = true
+		spec.Config.CgroupWritable = spec.Config.UID == 0
+	} else {
+		log.Debug("no cgroup: no limit asked for")
+	}
+	start := time.Now()
 	res, err := userns.Run(context.Background(), spec)
+	var st systemdcgroup.Stats
+	var haveStats bool
+	if scope != nil {
+		st, haveStats = scope.finish(log)
+	}
 	if err != nil {
+		return err
+	}
+	u := usageOf(time.Since(start), res, st, haveStats)
+	if u.OOMKills > 0 && res.Signal == 9 {
+		fmt.Fprintf(os.Stderr, "sandbox: command killed: out of memory (limit %s)\n", r.Memory)
+	}
+	if err := r.printUsage(u, res); err != nil {
 		return err
 	}
 	*code = res.Status

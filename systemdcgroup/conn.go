@@ -36,14 +36,15 @@ type Conn struct {
 	manager dbus.BusObject
 }
 
-// userBusAddresses lists where the user bus may be, in order: the session
-// address if set, then $XDG_RUNTIME_DIR/bus, then /run/user/UID/bus (for
-// shells that lost the environment, e.g. after su).
+// userBusAddresses lists where the user bus may be: the session address alone
+// when it is set (an explicit address is never second-guessed, as in sd-bus);
+// otherwise $XDG_RUNTIME_DIR/bus, then /run/user/UID/bus (for shells that lost
+// the environment, e.g. after su).
 func userBusAddresses() []string {
-	var addrs []string
 	if a := os.Getenv("DBUS_SESSION_BUS_ADDRESS"); a != "" {
-		addrs = append(addrs, a)
+		return []string{a}
 	}
+	var addrs []string
 	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
 		addrs = append(addrs, "unix:path="+d+"/bus")
 	}

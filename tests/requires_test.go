@@ -21,6 +21,7 @@ const (
 	NewUIDMap Feature = "NewUIDMap" // newuidmap/newgidmap on PATH
 	SubUID    Feature = "SubUID"    // ranges for us in /etc/subuid and /etc/subgid
 	NotRoot   Feature = "NotRoot"   // the tests run as an unprivileged user
+	UserBus   Feature = "UserBus"   // a systemd user manager answers on D-Bus
 )
 
 var probes = map[Feature]func() error{
@@ -46,6 +47,13 @@ var probes = map[Feature]func() error{
 			if !hasSubIDs(f, u.Username, u.Uid) {
 				return fmt.Errorf("no range for %s in %s", u.Username, f)
 			}
+		}
+		return nil
+	},
+	UserBus: func() error {
+		out, err := exec.Command("systemctl", "--user", "show", "-p", "Version").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("systemctl --user: %v: %s", err, strings.TrimSpace(string(out)))
 		}
 		return nil
 	},
@@ -100,4 +108,39 @@ func hasSubIDs(path, name, uid string) bool {
 		}
 	}
 	return false
+}
+
+// requiresControllers skips unless the host's cgroup2 hierarchy has every
+// controller named. This skip holds even with SANDBOX_TESTS_MUST_WORK=1: it is a
+// fact of the host (a hybrid host keeps memory, cpu, pids and io in its v1
+// hierarchies), not a missing piece of the sandbox's setup.
+func requiresControllers(t *testing.T, ctrls ...string) {
+	t.Helper()
+	root := cgroup2Root()
+	b, err := os.ReadFile(root + "/cgroup.controllers")
+	have := strings.Fields(string(b))
+	for _, c := range ctrls {
+		found := false
+		for _, h := range have {
+			found = found || h == c
+		}
+		if err != nil || !found {
+			t.Skipf("host lacks the %s controller in cgroup2 (%s/cgroup.controllers: %q, %v): limits cannot be enforced here", c, root, have, err)
+		}
+	}
+}
+
+// cgroup2Root is where the cgroup2 hierarchy is mounted here.
+func cgroup2Root() string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	best := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && (best == "" || f[4] == "/sys/fs/cgroup") {
+				best = f[4]
+			}
+		}
+	}
+	return best
 }

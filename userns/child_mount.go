@@ -20,11 +20,24 @@ const (
 	oldRoot = "/oldroot"
 )
 
-// setupRoot runs the mount plan and enters the new root.
+// setupRoot runs the mount plan and enters the new root. With cfg.CgroupScope it
+// returns an O_PATH handle on the host's root (else -1): the cgroup that will
+// hold init is reached through it after pivot_root, and it is closed before the
+// command starts.
 //
 // Preconditions: in the new mount namespace with CAP_SYS_ADMIN there; ID maps
 // written (files created on a tmpfs need a mapped owner).
-func setupRoot(cfg *Config, log *slog.Logger) error {
+func setupRoot(cfg *Config, log *slog.Logger) (host int, err error) {
+	host = -1
+	err = buildRoot(cfg, log, &host)
+	if err != nil && host >= 0 {
+		unix.Close(host)
+		host = -1
+	}
+	return host, err
+}
+
+func buildRoot(cfg *Config, log *slog.Logger, host *int) error {
 	// Private first: nothing we mount may propagate back to the host's
 	// namespace, and nothing the host mounts later appears inside.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -46,6 +59,13 @@ func setupRoot(cfg *Config, log *slog.Logger) error {
 		if err := apply(m); err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}
+	}
+	if cfg.CgroupScope {
+		fd, err := unix.Open(oldRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open host root for the cgroup: %w", err)
+		}
+		*host = fd
 	}
 	// The second pivot stacks the old root (base tmpfs with /oldroot) on top of
 	// the new one; detaching it drops every host mount not in the plan.
@@ -170,7 +190,25 @@ func attach(mnt int, dst string, dir bool) error {
 // openBeneath opens path inside /newroot, resolving symlinks as if /newroot were
 // the root (RESOLVE_IN_ROOT), and creates what is missing of it.
 func openBeneath(path string, dir bool) (int, error) {
-	root, err := unix.Open(newRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	return openCreate(newRoot, path, dir)
+}
+
+// openInRoot opens an existing path below root, resolved as if root were "/".
+func openInRoot(root, path string) (int, error) {
+	r, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", root, err)
+	}
+	defer unix.Close(r)
+	fd, err := unix.Openat2(r, path, &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS})
+	if err != nil {
+		return -1, fmt.Errorf("open %s: %w", path, err)
+	}
+	return fd, nil
+}
+
+func openCreate(rootPath, path string, dir bool) (int, error) {
+	root, err := unix.Open(rootPath, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("open new root: %w", err)
 	}

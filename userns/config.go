@@ -43,4 +43,10 @@ type Config struct {
 	// NetLo brings up the loopback interface of the new network namespace.
 	NetLo   bool `json:"netLo"`
 	Verbose bool `json:"verbose,omitempty"`
+	// CgroupScope says Go will name a cgroup that holds init: init then keeps
+	// a handle on the host's tree to reach it after pivot_root.
+	CgroupScope bool `json:"cgroupScope,omitempty"`
+	// CgroupWritable mounts the sandbox's cgroup tree read-write (--uid 0:
+	// the command may manage its own sub-cgroups).
+	CgroupWritable bool `json:"cgroupWritable,omitempty"`
 }

@@ -49,17 +49,22 @@ func Init() int {
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedInInit...)
 
-	if err := expect(dec, MsgMapped); err != nil {
+	if _, err := expect(dec, MsgMapped); err != nil {
 		return fail("init", 125, err)
 	}
-	if err := setupRoot(cfg, log); err != nil {
+	host, err := setupRoot(cfg, log)
+	if err != nil {
 		return fail("mount", 125, err)
 	}
 	if err := setupHost(cfg); err != nil {
 		return fail("setup", 125, err)
 	}
-	if err := expect(dec, MsgGo); err != nil {
+	goMsg, err := expect(dec, MsgGo)
+	if err != nil {
 		return fail("init", 125, err)
+	}
+	if err := enterCgroup(host, goMsg.Cgroup, cfg.CgroupWritable); err != nil {
+		return fail("cgroup", 125, err)
 	}
 	pid, code, err := startCommand(cfg)
 	if err != nil {
@@ -72,15 +77,15 @@ func Init() int {
 	return status
 }
 
-func expect(dec *json.Decoder, want MsgType) error {
+func expect(dec *json.Decoder, want MsgType) (Msg, error) {
 	var m Msg
 	if err := dec.Decode(&m); err != nil {
-		return fmt.Errorf("wait for %s from parent: %w", want, err)
+		return m, fmt.Errorf("wait for %s from parent: %w", want, err)
 	}
 	if m.Type != want {
-		return fmt.Errorf("wait for %s from parent: got %s", want, m.Type)
+		return m, fmt.Errorf("wait for %s from parent: got %s", want, m.Type)
 	}
-	return nil
+	return m, nil
 }
 
 // setupHost gives the sandbox its own name and a working loopback.

@@ -35,12 +35,18 @@ type Spec struct {
 	Maps   IDMaps
 	// ShareNet keeps the host's network namespace.
 	ShareNet bool
+	// Place, when set, puts init (by host PID) into a cgroup and returns that
+	// cgroup's host directory. It runs while the IDs are mapped; init is not
+	// released to start the command until it has returned.
+	Place func(ctx context.Context, pid int) (string, error)
 }
 
 // Result is how the command ended.
 type Result struct {
 	Status int // exit status, or 128+Signal
 	Signal int
+	// Rusage is init's, which includes every process it reaped.
+	Rusage *syscall.Rusage
 }
 
 // forwarded are the signals the parent passes on to init, which passes them on to
@@ -90,31 +96,64 @@ func Run(ctx context.Context, spec *Spec) (Result, error) {
 		}
 	}()
 
+	abort := func(err error) (Result, error) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return Result{}, err
+	}
+	// The cgroup (a D-Bus round trip) is made while the ID maps are written
+	// and while init mounts: none waits for another.
+	placed := make(chan placement, 1)
+	if spec.Place != nil {
+		go func() {
+			dir, err := spec.Place(ctx, cmd.Process.Pid)
+			placed <- placement{dir, err}
+		}()
+	} else {
+		placed <- placement{}
+	}
 	if spec.Maps.useHelpers() {
 		if err := idmap.Apply(ctx, spec.Maps.NewUIDMap, spec.Maps.NewGIDMap, cmd.Process.Pid, spec.Maps.UID, spec.Maps.GID); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			return Result{}, fmt.Errorf("map IDs: %w", err)
+			<-placed
+			return abort(fmt.Errorf("map IDs: %w", err))
 		}
 	}
 	// Mapped, then Go: init may only create files once its IDs exist, and may
-	// only start the command once any cgroup scope holds it.
-	if _, err := toInitW.Write(append(encode(Msg{Type: MsgMapped}), encode(Msg{Type: MsgGo})...)); err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return Result{}, fmt.Errorf("release init: %w", err)
+	// only start the command once the cgroup holds it ("scope before Go": not
+	// one instruction of the command runs outside its limits).
+	if _, err := toInitW.Write(encode(Msg{Type: MsgMapped})); err != nil {
+		<-placed
+		return abort(fmt.Errorf("release init: %w", err))
+	}
+	p := <-placed
+	if p.err != nil {
+		return abort(p.err)
+	}
+	if _, err := toInitW.Write(encode(Msg{Type: MsgGo, Cgroup: p.dir})); err != nil {
+		return abort(fmt.Errorf("release init: %w", err))
 	}
 
 	job := newJob(toInitW)
 	defer job.restore()
 	last, readErr := readMessages(fromInitR, job.stopped)
 	waitErr := cmd.Wait()
-	return result(last, readErr, waitErr, cmd.ProcessState)
+	res, err := result(last, readErr, waitErr, cmd.ProcessState)
+	if cmd.ProcessState != nil {
+		res.Rusage, _ = cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	}
+	return res, err
+}
+
+type placement struct {
+	dir string
+	err error
 }
 
 func initCommand(spec *Spec, syncR, msgW *os.File) *exec.Cmd {
+	// No CLONE_NEWCGROUP here: init makes its cgroup namespace once it sits
+	// in its final cgroup, so the namespace's root is that cgroup.
 	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
-		unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWCGROUP
+		unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 	if !spec.ShareNet {
 		flags |= unix.CLONE_NEWNET
 	}

@@ -21,6 +21,8 @@ type Msg struct {
 	// Exit fields: how the command ended.
 	Status int `json:"status,omitempty"`
 	Signal int `json:"signal,omitempty"`
+	// Go: the host directory of the cgroup that holds init, if any.
+	Cgroup string `json:"cgroup,omitempty"`
 	// Continue: whether the parent was resumed in the foreground (fg, not bg).
 	Foreground bool `json:"foreground,omitempty"`
 }

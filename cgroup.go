@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sandbox/systemdcgroup"
+)
+
+// CgroupFlags are the resource limits of `sandbox run`.
+type CgroupFlags struct {
+	Memory     string `help:"Memory limit (MemoryMax), e.g. 512M, 2G, 1.5G." placeholder:"SIZE" group:"Limits (cgroup v2 via your systemd user manager)"`
+	MemorySwap string `help:"Swap limit (MemorySwapMax)." placeholder:"SIZE" group:"Limits (cgroup v2 via your systemd user manager)"`
+	CPUs       string `name:"cpus" help:"CPU limit in CPUs (CPUQuota), e.g. 0.5, 2." placeholder:"N.N" group:"Limits (cgroup v2 via your systemd user manager)"`
+	Pids       uint64 `help:"Most tasks (processes and threads) at once (TasksMax)." placeholder:"N" group:"Limits (cgroup v2 via your systemd user manager)"`
+	IOWeight   uint64 `name:"io-weight" help:"IO weight, 1-10000 (IOWeight)." placeholder:"N" group:"Limits (cgroup v2 via your systemd user manager)"`
+	Cgroup     string `enum:"auto,systemd,none" default:"auto" help:"Cgroup: systemd (always a scope of your systemd user manager), none, auto (a scope when a limit asks for one)." group:"Limits (cgroup v2 via your systemd user manager)"`
+	Stats      bool   `help:"Print one line of resource use at exit." group:"Limits (cgroup v2 via your systemd user manager)"`
+	Report     string `help:"Write resource use and exit status as JSON to FILE." placeholder:"FILE" type:"path" group:"Limits (cgroup v2 via your systemd user manager)"`
+
+	limits systemdcgroup.Limits
+}
+
+// validate parses the limits; kong calls RunCmd.Validate, which calls this.
+func (c *CgroupFlags) validate() error {
+	var err error
+	if c.Memory != "" {
+		if c.limits.MemoryMax, err = systemdcgroup.ParseSize(c.Memory); err != nil {
+			return fmt.Errorf("--memory %w", err)
+		}
+	}
+	if c.MemorySwap != "" {
+		if c.limits.MemorySwapMax, err = systemdcgroup.ParseSize(c.MemorySwap); err != nil {
+			return fmt.Errorf("--memory-swap %w", err)
+		}
+	}
+	if c.CPUs != "" {
+		if c.limits.CPUQuota, err = systemdcgroup.ParseCPUs(c.CPUs); err != nil {
+			return fmt.Errorf("--cpus %w", err)
+		}
+	}
+	c.limits.TasksMax, c.limits.IOWeight = c.Pids, c.IOWeight
+	if err := c.limits.Validate(); err != nil {
+		return err
+	}
+	if c.Cgroup == "none" && c.limits.Any() {
+		return fmt.Errorf("--cgroup none with a limit: a limit needs a cgroup (drop --cgroup none or the limit)")
+	}
+	return nil
+}
+
+// wantScope says whether this run gets a systemd scope: only when asked, so
+// the default start-up never talks D-Bus.
+func (c *CgroupFlags) wantScope() bool {
+	return c.Cgroup == "systemd" || (c.Cgroup == "auto" && c.limits.Any())
+}
+
+// scopeRun is the cgroup side of one run, in the parent.
+type scopeRun struct {
+	limits systemdcgroup.Limits
+	desc   string
+	conn   *systemdcgroup.Conn
+	scope  *systemdcgroup.Scope
+}
+
+func newScopeRun(c *CgroupFlags, argv []string) *scopeRun {
+	desc := "sandbox: " + strings.Join(argv, " ")
+	if len(desc) > 200 {
+		desc = desc[:200] + "..."
+	}
+	return &scopeRun{limits: c.limits, desc: desc}
+}
+
+// place starts the scope holding init and checks that every limit asked for can
+// be enforced there: never silently unlimited.
+func (s *scopeRun) place(ctx context.Context, pid int) (string, error) {
+	conn, err := systemdcgroup.Connect(ctx)
+	if err != nil {
+		return "", fmt.Errorf("cgroup: %w", err)
+	}
+	s.conn = conn
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	name := fmt.Sprintf("sandbox-%d-%s.scope", os.Getpid(), hex.EncodeToString(rnd[:]))
+	scope, err := conn.StartScope(ctx, name, s.desc, pid, s.limits)
+	if err != nil {
+		return "", fmt.Errorf("cgroup: %w", err)
+	}
+	s.scope = scope
+	if err := scope.CheckControllers(s.limits); err != nil {
+		return "", fmt.Errorf("cgroup: %w", err)
+	}
+	return scope.Path(), nil
+}
+
+// finish reads the scope's resource use, then removes the scope. It runs once
+// init has exited, so the scope holds no process.
+func (s *scopeRun) finish(log *slog.Logger) (systemdcgroup.Stats, bool) {
+	if s.conn == nil {
+		return systemdcgroup.Stats{}, false
+	}
+	defer s.conn.Close()
+	if s.scope == nil {
+		return systemdcgroup.Stats{}, false
+	}
+	st, err := systemdcgroup.ReadStats(s.scope.Path())
+	ok := err == nil
+	// The leaf init made; systemd would trim it too, but not before the
+	// scope's stop job, which then has less to do.
+	_ = os.Remove(filepath.Join(s.scope.Path(), "sandbox"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.scope.Stop(ctx); err != nil {
+		log.Warn("stop scope", "scope", s.scope.Name(), "err", err)
+	}
+	return st, ok
+}
