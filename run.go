@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"sandbox/systemdcgroup"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sandbox/systemdcgroup"
 	"strings"
 
 	"sandbox/userns"
