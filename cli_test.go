@@ -14,7 +14,7 @@ func parse(t *testing.T, args ...string) (*CLI, error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = p.Parse(args)
+	_, err = p.Parse(withRun(p, args))
 	return &cli, err
 }
 
@@ -32,6 +32,13 @@ func TestParsePassthrough(t *testing.T) {
 	cli, err = parse(t, "--", "ls", "--all")
 	if err != nil || !reflect.DeepEqual(cli.Run.Cmd, []string{"ls", "--all"}) || cli.Run.UID != -1 {
 		t.Errorf("defaults: %v %q uid %d", err, cli.Run.Cmd, cli.Run.UID)
+	}
+	// Our subcommands' names after -- are the user's commands.
+	for _, name := range []string{"rm", "diff", "commit", "ls", "version", "run"} {
+		cli, err = parse(t, "-v", "--", name, "-rf", "x")
+		if err != nil || !reflect.DeepEqual(cli.Run.Cmd, []string{name, "-rf", "x"}) {
+			t.Errorf("-- %s: %v %q", name, err, cli.Run.Cmd)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 
 	"github.com/alecthomas/kong"
 
@@ -40,6 +41,10 @@ func init() {
 // `sandbox [FLAGS] -- COMMAND` works without naming it.
 type CLI struct {
 	Run     RunCmd     `cmd:"" default:"withargs" help:"Run COMMAND in a new sandbox (the default command)."`
+	Diff    DiffCmd    `cmd:"" help:"List what a named sandbox changed: A added, M modified, D deleted."`
+	Commit  CommitCmd  `cmd:"" help:"Apply a named sandbox's changes to the host (all, or under PATHs)."`
+	Ls      LsCmd      `cmd:"" help:"List the named sandboxes."`
+	Rm      RmCmd      `cmd:"" help:"Remove named sandboxes."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 
@@ -54,8 +59,11 @@ func (VersionCmd) Run(code *int) error {
 
 func main() {
 	// Role first: a re-executed init never parses the user's argv.
-	if os.Getenv(userns.StageEnv) == userns.StageInit {
+	switch os.Getenv(userns.StageEnv) {
+	case userns.StageInit:
 		os.Exit(userns.Init())
+	case userns.StageRemove:
+		os.Exit(userns.Remove(os.Args[1:]))
 	}
 	os.Exit(runCLI(os.Args[1:]))
 }
@@ -86,7 +94,7 @@ func runCLI(args []string) int {
 			}
 		}
 	}()
-	ctx, err := parser.Parse(args)
+	ctx, err := parser.Parse(withRun(parser, args))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: %v (see sandbox --help)\n", err)
 		return exitSetup
@@ -107,4 +115,19 @@ func report(err error) int {
 		return ce.Code
 	}
 	return exitSetup
+}
+
+// withRun names the default command when the user did not: in
+// `sandbox [FLAGS] -- rm -rf build`, "rm" is the user's command, never our
+// `rm`, so whatever precedes "--" belongs to `run`.
+func withRun(parser *kong.Kong, args []string) []string {
+	if len(args) == 0 || !slices.Contains(args, "--") {
+		return args
+	}
+	for _, c := range parser.Model.Children {
+		if c.Name == args[0] {
+			return args
+		}
+	}
+	return append([]string{"run"}, args...)
 }

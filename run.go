@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"os/exec"
+
+	"sandbox/layers"
 	"time"
 
 	"errors"
@@ -31,6 +34,7 @@ type RunCmd struct {
 	Tmpfs    []string `sep:"none" help:"Mount an empty tmpfs at DEST (repeatable)." placeholder:"DEST"`
 	ShareNet bool     `help:"Keep the host's network (default: a new network namespace with only lo)."`
 	Verbose  bool     `short:"v" help:"Say what sandbox does, on stderr."`
+	ViewFlags
 	CgroupFlags
 
 	Cmd []string `arg:"" passthrough:"" help:"The command and its arguments (after --)." placeholder:"COMMAND"`
@@ -46,8 +50,21 @@ func (r *RunCmd) Validate() error {
 			return fmt.Errorf("%s %d: out of range (0 to %d)", id.name, id.v, uint32(math.MaxUint32-1))
 		}
 	}
+	// kong keeps the "--" in a passthrough argument when the command was
+	// named (`sandbox run -- make`); it is ours, not the user's.
+	if len(r.Cmd) > 0 && r.Cmd[0] == "--" {
+		r.Cmd = r.Cmd[1:]
+	}
+	// With a passthrough argument kong takes an unknown flag for the start
+	// of the command; no command starts with "-".
+	if len(r.Cmd) > 0 && strings.HasPrefix(r.Cmd[0], "-") {
+		return fmt.Errorf("unknown flag %s", r.Cmd[0])
+	}
 	if len(r.Cmd) == 0 || r.Cmd[0] == "" {
 		return fmt.Errorf("no command given: usage: sandbox [FLAGS] -- COMMAND [ARG...]")
+	}
+	if err := r.ViewFlags.validate(); err != nil {
+		return err
 	}
 	return r.CgroupFlags.validate()
 }
@@ -55,10 +72,12 @@ func (r *RunCmd) Validate() error {
 // Run plans the sandbox, starts it and waits for the command.
 func (r *RunCmd) Run(code *int) error {
 	log := newLogger(r.Verbose)
-	spec, err := r.plan(log)
+	spec, v, err := r.plan(log)
 	if err != nil {
 		return err
 	}
+	status := exitSetup
+	defer func() { v.close(r.Cmd, status) }()
 	var scope *scopeRun
 	if r.wantScope() {
 		scope = newScopeRun(&r.CgroupFlags, r.Cmd)
@@ -85,19 +104,19 @@ func (r *RunCmd) Run(code *int) error {
 	if err := r.printUsage(u, res); err != nil {
 		return err
 	}
-	*code = res.Status
+	*code, status = res.Status, res.Status
 	return nil
 }
 
 // plan turns the flags into a userns.Spec: IDs, environment, mounts.
-func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, error) {
+func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 	cwd, err := os.Getwd()
 	if err != nil {
-		return nil, fmt.Errorf("get current directory: %w", err)
+		return nil, nil, fmt.Errorf("get current directory: %w", err)
 	}
 	realCwd, err := filepath.EvalSymlinks(cwd)
 	if err != nil {
-		return nil, fmt.Errorf("resolve current directory: %w", err)
+		return nil, nil, fmt.Errorf("resolve current directory: %w", err)
 	}
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 	inUID, inGID := uid, gid
@@ -109,16 +128,17 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, error) {
 	}
 	maps, err := planMaps(r.Map, inUID, inGID, uid, gid)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	env, err := commandEnv(os.Environ(), r.ClearEnv, r.Env)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	mounts, err := r.mounts(realCwd, log)
+	v, mounts, err := r.mounts(realCwd, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	v.maps, _ = planMapsQuiet(r.Map, uid, gid)
 	dir := realCwd
 	if r.Chdir != "" {
 		dir = r.Chdir
@@ -126,24 +146,64 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, error) {
 			dir = filepath.Join(realCwd, dir)
 		}
 	}
-	return &userns.Spec{
+	spec := &userns.Spec{
 		Config: userns.Config{
 			Argv: r.Cmd, Env: env, Dir: dir, UID: inUID, GID: inGID,
 			Hostname: r.Hostname, Mounts: mounts, NetLo: !r.ShareNet, Verbose: r.Verbose,
 		},
 		Maps:     maps,
 		ShareNet: r.ShareNet,
-	}, nil
+	}
+	if needsFuse(mounts) {
+		// Init runs with an empty environment: it gets the helper's path.
+		spec.Config.FuseOverlayfs, _ = exec.LookPath("fuse-overlayfs")
+		if spec.Config.FuseOverlayfs == "" && r.Overlay == "fuse" {
+			v.close(nil, 0)
+			return nil, nil, fmt.Errorf("--overlay fuse: fuse-overlayfs not found; fix: apt install fuse-overlayfs")
+		}
+	}
+	return spec, v, nil
 }
 
-// mounts is the base view plus the current directory (read-write) and the
+func needsFuse(mounts []userns.Mount) bool {
+	for _, m := range mounts {
+		if m.Fuse || m.FuseFallback {
+			return true
+		}
+	}
+	return false
+}
+
+// mounts is the whole view, in order: the host's root (read-only with a
+// copy-on-write layer per directory, or one fuse-overlayfs), /proc /dev /tmp,
+// the current directory read-write (unless --cow), the hidden secrets, then the
 // user's --ro/--rw/--tmpfs in the order given.
-func (r *RunCmd) mounts(cwd string, log *slog.Logger) ([]userns.Mount, error) {
-	plan := userns.BasePlan(runtimeDir())
-	if cwd != "/" {
-		plan = append(plan, userns.Mount{Kind: userns.Bind, Src: cwd, Dst: cwd})
-	} else {
+func (r *RunCmd) mounts(cwd string, log *slog.Logger) (*view, []userns.Mount, error) {
+	v, plan, err := r.planOverlays(log)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan = append(plan, userns.BasePlan(runtimeDir())...)
+	switch {
+	case r.Cow:
+		log.Debug("--cow: the current directory is copy-on-write too")
+	case cwd == "/":
 		log.Debug("current directory is /: not bound writable")
+	default:
+		plan = append(plan, userns.Mount{Kind: userns.Bind, Src: cwd, Dst: cwd})
+	}
+	hides, err := r.hideMounts(cwd)
+	if err != nil {
+		v.close(nil, 0)
+		return nil, nil, err
+	}
+	plan = append(plan, hides...)
+	// The layers themselves: the command must not reach its own upper
+	// directories through the host's tree.
+	if store, err := layers.DefaultStore(); err == nil {
+		if real, err := filepath.EvalSymlinks(store.Root); err == nil {
+			plan = append(plan, userns.Mount{Kind: userns.Hide, Src: real, Dst: real})
+		}
 	}
 	// kong keeps repeated flags of each kind in order, but not the order
 	// between kinds; walk the original argv to interleave them as typed.
@@ -162,11 +222,12 @@ func (r *RunCmd) mounts(cwd string, log *slog.Logger) ([]userns.Mount, error) {
 			}
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s %w", f.flag, err)
+			v.close(nil, 0)
+			return nil, nil, fmt.Errorf("%s %w", f.flag, err)
 		}
 		plan = append(plan, m)
 	}
-	return plan, nil
+	return v, plan, nil
 }
 
 func resolveSource(p string) (string, error) {

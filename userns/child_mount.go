@@ -56,7 +56,7 @@ func buildRoot(cfg *Config, log *slog.Logger, host *int) error {
 	}
 	for _, m := range cfg.Mounts {
 		log.Debug("mount", "step", m.String())
-		if err := apply(m); err != nil {
+		if err := apply(m, cfg); err != nil {
 			return fmt.Errorf("%s: %w", m, err)
 		}
 	}
@@ -97,7 +97,7 @@ func pivot(root, putOld string) error {
 // apply runs one mount step with the new mount API: the source is cloned or
 // created detached, then attached to a destination opened beneath /newroot, so a
 // symlink in the destination's path cannot lead the mount outside the new root.
-func apply(m Mount) error {
+func apply(m Mount, cfg *Config) error {
 	if m.Optional && m.Src != "" {
 		if _, err := os.Lstat(oldRoot + m.Src); err != nil {
 			return nil
@@ -113,6 +113,10 @@ func apply(m Mount) error {
 		return attachNew("proc", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, m.Dst)
 	case Dev:
 		return makeDev(m.Dst)
+	case Overlay:
+		return overlay(m, cfg.FuseOverlayfs)
+	case Hide:
+		return hide(m)
 	}
 	return fmt.Errorf("unknown mount kind %q", m.Kind)
 }
@@ -236,8 +240,8 @@ func openCreate(rootPath, path string, dir bool) (int, error) {
 			}
 		}
 		unix.Close(parent)
-		if errors.Is(err, unix.EROFS) {
-			return -1, fmt.Errorf("create mount point %s: %w (its parent is read-only inside: "+
+		if errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+			return -1, fmt.Errorf("create mount point %s: %w (its parent cannot be written inside: "+
 				"choose an existing DEST, or one under a --tmpfs or a writable bind)", path, err)
 		}
 		if err != nil {

@@ -43,6 +43,8 @@ type Config struct {
 	// NetLo brings up the loopback interface of the new network namespace.
 	NetLo   bool `json:"netLo"`
 	Verbose bool `json:"verbose,omitempty"`
+	// FuseOverlayfs is the host path of fuse-overlayfs, when a mount may need it.
+	FuseOverlayfs string `json:"fuseOverlayfs,omitempty"`
 	// CgroupScope says Go will name a cgroup that holds init: init then keeps
 	// a handle on the host's tree to reach it after pivot_root.
 	CgroupScope bool `json:"cgroupScope,omitempty"`

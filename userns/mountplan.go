@@ -18,6 +18,12 @@ const (
 	Proc MountKind = "proc"
 	// Dev builds a minimal /dev: device nodes bound from the host, a new devpts, shm.
 	Dev MountKind = "dev"
+	// Overlay puts a copy-on-write view of host directory Src at Dst: the
+	// kernel's overlayfs (or fuse-overlayfs, with Fuse) over Upper and Work.
+	Overlay MountKind = "overlay"
+	// Hide covers Dst: an empty, read-only tmpfs on a directory, /dev/null on
+	// anything else.
+	Hide MountKind = "hide"
 )
 
 // Mount is one step of the filesystem plan. Steps run in order, inside the new
@@ -31,6 +37,15 @@ type Mount struct {
 	Mode     uint32    `json:"mode,omitempty"` // for Tmpfs
 	// Optional steps are skipped when Src is missing (a host path that may not exist).
 	Optional bool `json:"optional,omitempty"`
+	// Overlay: the upper and work directories, host paths the user owns.
+	Upper string `json:"upper,omitempty"`
+	Work  string `json:"work,omitempty"`
+	Fuse  bool   `json:"fuse,omitempty"`
+	// FuseFallback: where the kernel refuses this overlay, use fuse-overlayfs.
+	FuseFallback bool `json:"fuseFallback,omitempty"`
+	// Squash: fuse-overlayfs shows the lower files as owned by root inside,
+	// so root inside may write files of IDs outside the map (--uid 0).
+	Squash bool `json:"squash,omitempty"`
 }
 
 func (m Mount) String() string {
@@ -41,17 +56,22 @@ func (m Mount) String() string {
 			mode = "ro"
 		}
 		return fmt.Sprintf("bind %s %s (%s)", m.Src, m.Dst, mode)
+	case Overlay:
+		how := "kernel"
+		if m.Fuse {
+			how = "fuse-overlayfs"
+		}
+		return fmt.Sprintf("overlay %s (%s, upper %s)", m.Dst, how, m.Upper)
 	default:
 		return fmt.Sprintf("%s %s", m.Kind, m.Dst)
 	}
 }
 
-// BasePlan is the view every sandbox starts from: the host's / read-only, fresh
-// /proc, /dev and /tmp, and the caller's runtime directory (its D-Bus and agent
-// sockets) hidden. The caller appends its own binds after it.
+// BasePlan is what every sandbox mounts over its root (the host's, read-only or
+// copy-on-write): fresh /proc, /dev and /tmp, and the caller's runtime directory
+// (its D-Bus and agent sockets) hidden.
 func BasePlan(runtimeDir string) []Mount {
 	plan := []Mount{
-		{Kind: Bind, Src: "/", Dst: "/", ReadOnly: true},
 		{Kind: Proc, Dst: "/proc"},
 		{Kind: Dev, Dst: "/dev"},
 		{Kind: Tmpfs, Dst: "/tmp", Mode: 0o1777},

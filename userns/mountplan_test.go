@@ -38,8 +38,8 @@ func TestParseTmpfs(t *testing.T) {
 
 func TestBasePlanOrder(t *testing.T) {
 	p := BasePlan("/run/user/1000")
-	if p[0].Kind != Bind || p[0].Dst != "/" || !p[0].ReadOnly {
-		t.Errorf("first step must be the read-only host root, got %v", p[0])
+	if p[0].Kind != Proc || p[0].Dst != "/proc" {
+		t.Errorf("first step must be /proc, got %v", p[0])
 	}
 	last := p[len(p)-1]
 	if last.Dst != "/run/user/1000" || last.Kind != Tmpfs || !last.Optional {

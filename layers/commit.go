@@ -1,0 +1,176 @@
+package layers
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// CommitOptions selects and guards what Commit applies.
+type CommitOptions struct {
+	// Paths limits the commit to changes at or under these absolute host
+	// paths. Directories the host lacks above a selected change (A, or M
+	// over a non-directory) are included too: it cannot be written without
+	// them. Empty means everything.
+	Paths  []string
+	Force  bool      // overwrite host entries that changed since (conflicts)
+	DryRun bool      // validate and print, change nothing
+	Out    io.Writer // gets one "A /path" line per change; nil for none
+}
+
+// ConflictError lists host paths changed since the sandbox copied them.
+type ConflictError struct{ Paths []string }
+
+func (e *ConflictError) Error() string {
+	const show = 10
+	list := make([]string, 0, show)
+	for i, p := range e.Paths {
+		if i == show {
+			list = append(list, fmt.Sprintf("and %d more", len(e.Paths)-show))
+			break
+		}
+		list = append(list, quotePath(p))
+	}
+	return fmt.Sprintf("%d host paths changed since the sandbox started using them, and committing would overwrite that (use force to do it anyway): %s",
+		len(e.Paths), strings.Join(list, ", "))
+}
+
+// Commit applies the sandbox's changes (Diff) to the host and returns those
+// it applied. It takes the lock unless held: uppers must not change under it.
+//
+// Everything is checked before anything is written: conflicts (package doc),
+// symlinks on the host in the way (refused, even with Force), permissions on
+// the host directories written to, and that every upper file can be read.
+// So a commit that returns an error in that phase changed nothing.
+//
+// Then, in path order: a regular file, symlink or FIFO is created under a
+// random temporary name next to its target (O_EXCL), given the upper's mode,
+// times and (when it is ours) group, fsynced, and renamed over the target,
+// so each target is at all times either old or new, even if the commit is
+// interrupted; a type change swaps the two with RENAME_EXCHANGE. Directories
+// are created, and get their mode and times after their content. Deleted
+// files are unlinked; a host directory is removed recursively only when the
+// layer says it was deleted (whiteout, opaque parent, or replaced by a
+// non-directory). Host directories are never chmodded to make room: a
+// permission problem is reported, naming the directory.
+//
+// A replaced host file is a new inode: hard links to it keep the old content.
+// Setuid and setgid bits are kept only when the new file has the upper's
+// owner and group (see safeMode).
+//
+// After a successful commit, the committed entries are removed from the
+// uppers (package doc); when that leaves nothing but plain directories, the
+// conflict window (Meta.Pending) closes.
+func (sb *Sandbox) Commit(opt CommitOptions) ([]Change, error) {
+	release, err := sb.hold()
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	defer release()
+	meta, err := sb.readMeta()
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	all, err := sb.Diff()
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	sel, err := selectChanges(all, opt.Paths)
+	if err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	p := newPlan(sel, meta.since(), opt.Force)
+	defer p.close()
+	if err := p.check(); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	out := opt.Out
+	if out == nil {
+		out = io.Discard
+	}
+	if opt.DryRun {
+		for _, c := range sel {
+			fmt.Fprintf(out, "%c %s\n", c.Kind, quotePath(c.Path))
+		}
+		return sel, nil
+	}
+	if err := p.apply(out); err != nil {
+		return nil, fmt.Errorf("commit: %w", err)
+	}
+	if err := cleanUppers(sel, all); err != nil {
+		return sel, fmt.Errorf("commit: the host was updated, but %w", err)
+	}
+	if !meta.Pending.IsZero() && len(sel) == len(all) && sb.uppersBare() {
+		meta.Pending = time.Time{}
+		if err := sb.writeMeta(meta); err != nil {
+			return sel, fmt.Errorf("commit: the host was updated, but %w", err)
+		}
+	}
+	return sel, nil
+}
+
+// selectChanges keeps the changes at or under paths, plus the directories
+// they need created (A, or M over a host non-directory). all is sorted.
+func selectChanges(all []Change, paths []string) ([]Change, error) {
+	if len(paths) == 0 {
+		return all, nil
+	}
+	roots := make([]string, len(paths))
+	for i, p := range paths {
+		if !filepath.IsAbs(p) {
+			return nil, fmt.Errorf("select %q: not an absolute path", p)
+		}
+		roots[i] = filepath.Clean(p)
+	}
+	keep := make([]bool, len(all))
+	byPath := map[string][]int{}
+	for i, c := range all {
+		byPath[c.Path] = append(byPath[c.Path], i)
+	}
+	for i, c := range all {
+		if !underAny(c.Path, roots) {
+			continue
+		}
+		keep[i] = true
+		for a := filepath.Dir(c.Path); a != c.Layer.HostPath && a != "/"; a = filepath.Dir(a) {
+			for _, j := range byPath[a] {
+				if all[j].Layer == c.Layer && all[j].createsDir() {
+					keep[j] = true
+				}
+			}
+		}
+	}
+	var sel []Change
+	for i, c := range all {
+		if keep[i] {
+			sel = append(sel, c)
+		}
+	}
+	return sel, nil
+}
+
+func underAny(p string, roots []string) bool {
+	for _, r := range roots {
+		if p == r || r == "/" || strings.HasPrefix(p, r+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// createsDir reports a change that makes a directory where the host has none.
+func (c *Change) createsDir() bool {
+	return c.Kind != 'D' && c.Mode.IsDir() && !c.host.IsDir()
+}
+
+// quotePath quotes a path only when it would break a line-based listing.
+func quotePath(p string) string {
+	if strings.IndexFunc(p, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 {
+		return strconv.Quote(p)
+	}
+	return p
+}

@@ -1,0 +1,71 @@
+// Package layers keeps a sandbox's changes on disk: the overlay upper and work
+// directories of each overlaid host directory, the sandbox's metadata and lock,
+// and the diff and commit of those changes back to the host.
+//
+// Runs in the parent (host namespaces), as the user. Nothing here needs a
+// capability or a user namespace; another package mounts what this one lays out.
+//
+// # Layout
+//
+//	$XDG_DATA_HOME/sandbox/            Store.Root (default ~/.local/share/sandbox)
+//	  NAME/                            a named sandbox (see ValidName)
+//	    meta.json                      Meta, versioned
+//	    lock                           flock(LOCK_EX) by the process using it; holds its PID
+//	    layers/KEY/path                the host path P this layer overlays (source of truth)
+//	    layers/KEY/upper               overlay upperdir: the changes to P
+//	    layers/KEY/work                overlay workdir
+//	  .ephemeral/RANDOM/               an unnamed sandbox, same layout plus:
+//	    owner                          "PID STARTTIME" of the process that owns it
+//
+// An ephemeral sandbox is destroyed by its owner at exit; one left behind (its
+// owner killed) is removed by the next Store.Ephemeral, once its owner PID is
+// gone or belongs to a process with another start time (/proc/PID/stat field
+// 22), so a reused PID does not keep it alive.
+//
+// # Layer keys
+//
+// KEY is P (absolute and clean) with every '%' written "%25" and every '/'
+// written "%2F": "/" is "%2F", "/home/u" is "%2Fhome%2Fu", "/a%b" is "%2Fa%25b".
+// It is one path component that is never "." or "..", and decodes back to P.
+// When that is longer than 200 bytes (NAME_MAX is 255), KEY is instead "%h"
+// followed by the SHA-256 of P in hex, and only the path file tells P.
+//
+// # Upper directories
+//
+// Both kernel overlayfs (mounted with userxattr) and fuse-overlayfs write uppers
+// this package reads. An entry in an upper is an addition (A), or a modification
+// (M) when P/rel exists on the host. A whiteout deletes P/rel (D): a character
+// device 0:0, or a file ".wh.NAME" (fuse-overlayfs without mknod) that deletes
+// NAME. A directory is opaque, hiding the host directory's content, when it has
+// the xattr user.overlay.opaque or trusted.overlay.opaque = "y", or holds a file
+// ".wh..wh..opq". An upper directory over a host non-directory is opaque too (a
+// type change). A directory that exists on the host is listed (M) only when its
+// permission bits differ: upper directories that only hold changed children are
+// not changes themselves. The overlaid directory P itself is never listed.
+// Sockets are runtime leftovers and are ignored. Redirects and metacopy are not
+// read: overlays mounted in a user namespace cannot enable them.
+//
+// # Conflicts
+//
+// A commit must not silently undo a change made on the host while the sandbox
+// had its own copy. Every entry in an upper was written after the sandbox's
+// pending-since time (Meta.Pending): the start (BeginRun) of the first run since
+// the uppers last held nothing but plain directories (zero until a run starts,
+// when Meta.Created is used; a commit that empties the uppers resets it).
+// A change of kind M or D is a conflict when the host entry it replaces or
+// deletes, or for a directory that goes away any entry below it, has a ctime at
+// or after that time; so is an A whose target appeared on the host since Diff.
+// ctime cannot be set by users, the time is taken from the ctime of a file the
+// kernel stamps in the sandbox directory (same clock, same granularity, so the
+// comparison has no slack), and it can only flag too much, never too little: a
+// host file changed after BeginRun but before the sandbox first copied it up is
+// a conflict too, and Force overrides. Remote filesystems whose server clock
+// differs from this kernel's are not covered.
+//
+// # Commit
+//
+// See Sandbox.Commit. After a successful commit the committed entries are
+// removed from the upper, so Diff no longer lists them and the sandbox sees the
+// host's (now equal) files; entries below an opaque directory that is not
+// committed as a whole stay, because removing them would hide them.
+package layers

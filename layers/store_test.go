@@ -1,0 +1,277 @@
+package layers
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidName(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"a", true},
+		{"dev", true},
+		{"Z9", true},
+		{"my-box_1.2", true},
+		{strings.Repeat("x", 64), true},
+		{strings.Repeat("x", 65), false},
+		{"", false},
+		{".", false},
+		{"..", false},
+		{".ephemeral", false},
+		{"-x", false},
+		{"_x", false},
+		{"a/b", false},
+		{"a b", false},
+		{"a\nb", false},
+		{"é", false},
+	} {
+		err := ValidName(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidName(%q) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && strings.Contains(err.Error(), "\n") {
+			t.Errorf("ValidName(%q): error spans lines: %q", tc.name, err)
+		}
+	}
+}
+
+func TestDefaultStore(t *testing.T) {
+	t.Setenv("HOME", "/home/u")
+	t.Setenv("XDG_DATA_HOME", "/data")
+	if s, _ := DefaultStore(); s.Root != "/data/sandbox" {
+		t.Errorf("with XDG_DATA_HOME: %q", s.Root)
+	}
+	t.Setenv("XDG_DATA_HOME", "")
+	if s, _ := DefaultStore(); s.Root != "/home/u/.local/share/sandbox" {
+		t.Errorf("without XDG_DATA_HOME: %q", s.Root)
+	}
+	t.Setenv("XDG_DATA_HOME", "rel")
+	if s, _ := DefaultStore(); s.Root != "/home/u/.local/share/sandbox" {
+		t.Errorf("relative XDG_DATA_HOME is to be ignored: %q", s.Root)
+	}
+}
+
+func TestOpenListRemove(t *testing.T) {
+	s := Store{Root: filepath.Join(t.TempDir(), "sandbox")}
+	if l, err := s.List(); err != nil || len(l) != 0 {
+		t.Fatalf("List of a missing store = %v, %v", l, err)
+	}
+	if _, err := s.Open("../x"); err == nil {
+		t.Fatal("Open accepted ../x")
+	}
+	sb, err := s.Open("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := t.TempDir()
+	upper, work, err := sb.Layer(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := encodeKey(host)
+	if upper != filepath.Join(sb.Dir, "layers", key, "upper") || work != filepath.Join(sb.Dir, "layers", key, "work") {
+		t.Fatalf("Layer = %q, %q", upper, work)
+	}
+	if got := readFile(t, filepath.Join(sb.Dir, "layers", key, "path")); got != host+"\n" {
+		t.Fatalf("path file = %q", got)
+	}
+	write(t, filepath.Join(upper, "f"), strings.Repeat("x", 10000), 0o644)
+	if err := sb.SetLastRun([]string{"make", "-j4"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := s.List()
+	if err != nil || len(ls) != 1 {
+		t.Fatalf("List = %v, %v", ls, err)
+	}
+	in := ls[0]
+	if in.Name != "dev" || in.Size < 10000 || strings.Join(in.LastCommand, " ") != "make -j4" || in.LastStatus != 2 ||
+		time.Since(in.Created) > time.Minute || time.Since(in.LastRun) > time.Minute {
+		t.Fatalf("List[0] = %+v", in)
+	}
+	ly, err := sb.Layers()
+	if err != nil || len(ly) != 1 || ly[0].HostPath != host || ly[0].Upper != upper {
+		t.Fatalf("Layers = %+v, %v", ly, err)
+	}
+
+	// Reopening keeps the creation time and layers.
+	again, err := s.Open("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := again.Meta()
+	if err != nil || !m.Created.Equal(in.Created) || m.Version != metaVersion {
+		t.Fatalf("Meta after reopen = %+v, %v", m, err)
+	}
+
+	if err := sb.Lock(false); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Remove("dev")
+	var busy *BusyError
+	if !errors.As(err, &busy) || busy.PID != os.Getpid() {
+		t.Fatalf("Remove of a locked sandbox = %v", err)
+	}
+	sb.Unlock()
+	if err := s.Remove("dev"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(sb.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("sandbox dir still there: %v", err)
+	}
+	if err := s.Remove("dev"); err == nil {
+		t.Fatal("Remove of a missing sandbox succeeded")
+	}
+}
+
+func TestMetaNewerVersionRefused(t *testing.T) {
+	sb, err := Store{Root: t.TempDir()}.Open("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(sb.Dir, metaFile), `{"version": 99}`, 0o600)
+	if err := sb.SetLastRun([]string{"true"}, 0); err == nil || !strings.Contains(err.Error(), "version 99") {
+		t.Fatalf("SetLastRun on a newer meta.json = %v", err)
+	}
+}
+
+func TestLock(t *testing.T) {
+	s := Store{Root: t.TempDir()}
+	a, _ := s.Open("box")
+	b, _ := s.Open("box")
+	if err := a.Lock(false); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Lock(false); err != nil {
+		t.Fatalf("relocking through the same Sandbox: %v", err)
+	}
+	err := b.Lock(false)
+	want := "sandbox box is in use by PID " + strconv.Itoa(os.Getpid())
+	if err == nil || err.Error() != want {
+		t.Fatalf("second Lock(false) = %v, want %q", err, want)
+	}
+
+	got := make(chan error)
+	go func() { got <- b.Lock(true) }()
+	select {
+	case err := <-got:
+		t.Fatalf("Lock(true) returned while held: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	a.Unlock()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Lock(true) still waiting after Unlock")
+	}
+	if err := a.Lock(false); err == nil {
+		t.Fatal("lock taken twice")
+	}
+	b.Unlock()
+}
+
+func TestDestroyReadOnlyTree(t *testing.T) {
+	sb, err := Store{Root: t.TempDir()}.Open("ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper, _, err := sb.Layer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(upper, "ro/sub/f"), "x", 0o444)
+	symlink(t, "/etc/passwd", filepath.Join(upper, "ro/link"))
+	write(t, filepath.Join(upper, "locked/f"), "x", 0o000)
+	mkdir(t, filepath.Join(upper, "ro/sub"), 0o555)
+	mkdir(t, filepath.Join(upper, "ro"), 0o555)
+	mkdir(t, filepath.Join(upper, "locked"), 0o000)
+	if err := sb.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(sb.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("sandbox dir still there: %v", err)
+	}
+	if _, err := os.Stat("/etc/passwd"); err != nil {
+		t.Fatalf("symlink target touched: %v", err)
+	}
+}
+
+func TestEphemeralCleanup(t *testing.T) {
+	s := Store{Root: t.TempDir()}
+	removable(t, s.Root)
+	eph := filepath.Join(s.Root, ephemeralDir)
+	start, err := procStartTime(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name, owner string, age time.Duration) string {
+		dir := filepath.Join(eph, name)
+		write(t, filepath.Join(dir, "layers/x/upper/f"), "x", 0o444)
+		mkdir(t, filepath.Join(dir, "layers/x/upper"), 0o555)
+		if owner != "" {
+			write(t, filepath.Join(dir, ownerFile), owner, 0o600)
+		}
+		old := time.Now().Add(-age)
+		if err := os.Chtimes(dir, old, old); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	reused := mk("reused", strconv.Itoa(os.Getpid())+" "+strconv.FormatUint(start+1, 10), 0)
+	gone := mk("gone", "999999999 5", 0)
+	alive := mk("alive", strconv.Itoa(os.Getpid())+" "+strconv.FormatUint(start, 10), 0)
+	fresh := mk("fresh", "", 0)
+	abandoned := mk("abandoned", "", time.Hour)
+	locked := mk("locked", "999999999 5", 0)
+	holder := &Sandbox{Dir: locked}
+	if err := holder.Lock(false); err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Unlock()
+
+	sb, err := s.Ephemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{reused: false, gone: false, abandoned: false, alive: true, fresh: true, locked: true, sb.Dir: true} {
+		_, err := os.Lstat(dir)
+		if got := err == nil; got != want {
+			t.Errorf("%s exists = %v, want %v", filepath.Base(dir), got, want)
+		}
+	}
+	if sb.Name != "" || filepath.Dir(sb.Dir) != eph {
+		t.Fatalf("Ephemeral = %+v", sb)
+	}
+	if got := readFile(t, filepath.Join(sb.Dir, ownerFile)); !strings.HasPrefix(got, strconv.Itoa(os.Getpid())+" ") {
+		t.Fatalf("owner = %q", got)
+	}
+	// It is ours and locked: another process's cleanup must leave it alone.
+	if err := (&Sandbox{Dir: sb.Dir}).Lock(false); err == nil {
+		t.Fatal("ephemeral sandbox is not locked")
+	}
+	if err := sb.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(sb.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Destroy left %s: %v", sb.Dir, err)
+	}
+}
+
+func TestProcStartTime(t *testing.T) {
+	a, err := procStartTime(os.Getpid())
+	if err != nil || a == 0 {
+		t.Fatalf("procStartTime(self) = %d, %v", a, err)
+	}
+	if _, err := procStartTime(999999999); err == nil {
+		t.Fatal("procStartTime of a missing PID succeeded")
+	}
+}

@@ -1,0 +1,83 @@
+package userns
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"sandbox/fuseoverlay"
+)
+
+// overlay mounts a copy-on-write view of one host directory. The kernel
+// refuses an overlay whose lower layer has mounts below it that the user
+// namespace cannot reveal (lowerdir=/ fails: /proc, /sys, ... are locked), so
+// the parent plans one kernel overlay per host directory without submounts,
+// or one fuse-overlayfs (which reads its lower layer like any program) of /.
+func overlay(m Mount, fuseBin string) error {
+	if m.Fuse {
+		return fuseMount(m, fuseBin)
+	}
+	// userxattr: overlayfs keeps its metadata in user.overlay.* xattrs, the
+	// only ones an unprivileged mounter may set (Linux 5.11+).
+	mnt, err := newFS("overlay", map[string]string{
+		"lowerdir": oldRoot + m.Src, "upperdir": oldRoot + m.Upper, "workdir": oldRoot + m.Work, "userxattr": "",
+	}, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
+	if err != nil {
+		if m.FuseFallback && fuseBin != "" {
+			return fuseMount(m, fuseBin)
+		}
+		return fmt.Errorf("%w (try --overlay fuse)", err)
+	}
+	defer unix.Close(mnt)
+	return attach(mnt, m.Dst, true)
+}
+
+// fuseMount runs fuse-overlayfs chrooted into the host's tree (it is a dynamic
+// binary: its libraries are there, not in our new root) onto the destination we
+// resolved, handed to it as an fd.
+func fuseMount(m Mount, bin string) error {
+	if bin == "" {
+		return errors.New("fuse-overlayfs not found; fix: apt install fuse-overlayfs")
+	}
+	var target *os.File
+	if m.Dst == "/" {
+		fd, err := unix.Open(newRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open new root: %w", err)
+		}
+		target = os.NewFile(uintptr(fd), newRoot)
+	} else {
+		fd, err := openBeneath(m.Dst, true)
+		if err != nil {
+			return err
+		}
+		target = os.NewFile(uintptr(fd), m.Dst)
+	}
+	defer target.Close()
+	return fuseoverlay.Mount(fuseoverlay.Options{
+		Binary: bin, Chroot: oldRoot,
+		Lower: m.Src, Upper: m.Upper, Work: m.Work, Squash: m.Squash,
+		Target: target,
+	})
+}
+
+// hide covers a secret: a directory gets an empty read-only tmpfs, anything
+// else /dev/null, so the path still exists but shows nothing.
+func hide(m Mount) error {
+	st, err := os.Lstat(oldRoot + m.Src)
+	if err != nil {
+		return nil // nothing there to hide
+	}
+	if st.IsDir() {
+		return attachNew("tmpfs", map[string]string{"mode": "700"},
+			unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, m.Dst)
+	}
+	null, err := unix.OpenTree(unix.AT_FDCWD, oldRoot+"/dev/null", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("clone /dev/null: %w", err)
+	}
+	defer unix.Close(null)
+	return attach(null, m.Dst, false)
+}

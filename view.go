@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"sandbox/layers"
+	"sandbox/userns"
+)
+
+// ViewFlags choose the filesystem view of `sandbox run`.
+type ViewFlags struct {
+	Overlay string   `enum:"auto,kernel,fuse" default:"auto" help:"Copy-on-write engine: kernel overlayfs, fuse-overlayfs, or auto (kernel; fuse-overlayfs for --uid 0 or where the kernel refuses)." group:"Filesystem"`
+	Cow     bool     `help:"Route the current directory through the overlay too: nothing reaches the host (without --name, the changes are kept under a generated name)." group:"Filesystem"`
+	Name    string   `help:"Keep the changes in the named sandbox NAME and reuse them next time (see sandbox diff/commit/ls/rm)." placeholder:"NAME" group:"Filesystem"`
+	Wait    bool     `help:"With --name: wait for another run of NAME to end instead of failing." group:"Filesystem"`
+	Hide    []string `sep:"none" help:"Hide PATH inside (an empty directory or /dev/null), repeatable." placeholder:"PATH" group:"Filesystem"`
+	Show    []string `sep:"none" help:"Take PATH off the hidden-by-default list, repeatable." placeholder:"PATH" group:"Filesystem"`
+}
+
+// hiddenByDefault are the user's secrets, relative to $HOME: the command does not
+// see them unless --show takes one off. ($XDG_RUNTIME_DIR is covered too.)
+var hiddenByDefault = []string{
+	".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube", ".docker",
+	".netrc", ".git-credentials", ".password-store", ".local/share/keyrings",
+	".mozilla", ".config/google-chrome", ".config/chromium",
+}
+
+// noOverlay are top-level directories that never get a copy-on-write layer:
+// the sandbox mounts its own /proc, /dev and /tmp there, /sys and /run hold
+// the host's live state, and the store of layers must not be layered.
+var noOverlay = map[string]bool{"/proc": true, "/sys": true, "/dev": true, "/tmp": true, "/run": true, "/lost+found": true}
+
+func (v *ViewFlags) validate() error {
+	if v.Name != "" {
+		if err := layers.ValidName(v.Name); err != nil {
+			return fmt.Errorf("--name %w", err)
+		}
+	}
+	if v.Wait && v.Name == "" {
+		return fmt.Errorf("--wait needs --name")
+	}
+	return nil
+}
+
+// view is the copy-on-write side of one run, in the parent.
+type view struct {
+	sb        *layers.Sandbox
+	maps      userns.IDMaps // inside ID 0 at the caller: for removing what the command left
+	ephemeral bool
+	announce  bool // --cow without --name: say at exit where the changes are
+}
+
+// planOverlays opens the sandbox's layers and returns the mounts that make the
+// host copy-on-write: one overlay per top-level host directory without
+// submounts (the kernel refuses a lower layer that hides locked mounts, so
+// lowerdir=/ fails), or one fuse-overlayfs of the whole root.
+func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
+	store, err := layers.DefaultStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	v := &view{}
+	name := r.Name
+	if name == "" && r.Cow {
+		name = "cow-" + time.Now().Format("20060102-150405")
+		v.announce = true
+	}
+	if name == "" {
+		v.sb, err = store.Ephemeral()
+		v.ephemeral = true
+	} else if v.sb, err = store.Open(name); err == nil {
+		err = v.sb.Lock(r.Wait)
+	}
+	if err == nil {
+		err = v.sb.BeginRun()
+	}
+	if err != nil {
+		v.close(nil, 0)
+		return nil, nil, err
+	}
+	fuse := r.Overlay == "fuse" || (r.Overlay == "auto" && r.UID == 0)
+	if fuse {
+		log.Debug("overlay: fuse-overlayfs of /", "why", map[bool]string{true: "--uid 0: root inside may modify files of IDs outside the map", false: "--overlay fuse"}[r.Overlay == "auto"])
+		upper, work, err := v.sb.Layer("/")
+		if err != nil {
+			v.close(nil, 0)
+			return nil, nil, err
+		}
+		return v, []userns.Mount{{Kind: userns.Overlay, Src: "/", Dst: "/", Upper: upper, Work: work, Fuse: true, Squash: r.UID == 0}}, nil
+	}
+	mounts := []userns.Mount{{Kind: userns.Bind, Src: "/", Dst: "/", ReadOnly: true}}
+	for _, dir := range overlayDirs(log) {
+		upper, work, err := v.sb.Layer(dir)
+		if err != nil {
+			v.close(nil, 0)
+			return nil, nil, err
+		}
+		mounts = append(mounts, userns.Mount{Kind: userns.Overlay, Src: dir, Dst: dir, Upper: upper, Work: work,
+			FuseFallback: r.Overlay == "auto"})
+	}
+	return v, mounts, nil
+}
+
+// close records the run and removes an ephemeral sandbox.
+func (v *view) close(argv []string, status int) {
+	if v == nil || v.sb == nil {
+		return
+	}
+	if v.ephemeral {
+		err := v.sb.Destroy()
+		if err != nil && v.maps.UID != nil {
+			// Files the command made as other IDs: remove them as root of
+			// a namespace with our map, then the rest.
+			if rerr := userns.RemoveAll(context.Background(), v.maps, v.sb.Dir); rerr == nil {
+				err = v.sb.Destroy()
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "sandbox: note: remove ephemeral layer: %v (removed at the next run at the latest)\n", err)
+		}
+		return
+	}
+	if argv != nil {
+		_ = v.sb.SetLastRun(argv, status)
+	}
+	v.sb.Unlock()
+	if v.announce {
+		fmt.Fprintf(os.Stderr, "sandbox: changes kept in sandbox %s: review with `sandbox diff %s`, apply with `sandbox commit %s`, drop with `sandbox rm %s`\n",
+			v.sb.Name, v.sb.Name, v.sb.Name, v.sb.Name)
+	}
+}
+
+// overlayDirs lists the top-level directories of / that get a layer: real
+// directories (not symlinks such as /lib -> usr/lib), not in noOverlay, with no
+// mount below them. A directory that is itself a mount point (a separate /home)
+// is fine as long as nothing is mounted inside it.
+func overlayDirs(log *slog.Logger) []string {
+	mounts := mountPoints()
+	ents, err := os.ReadDir("/")
+	if err != nil {
+		return nil
+	}
+	var dirs []string
+	for _, e := range ents {
+		dir := "/" + e.Name()
+		if !e.IsDir() || noOverlay[dir] {
+			continue
+		}
+		if m := mountBelow(mounts, dir); m != "" {
+			log.Debug("overlay: left read-only: a mount lies below it", "dir", dir, "mount", m)
+			continue
+		}
+		dirs = append(dirs, dir)
+	}
+	return dirs
+}
+
+func mountBelow(mounts []string, dir string) string {
+	for _, m := range mounts {
+		if strings.HasPrefix(m, dir+"/") {
+			return m
+		}
+	}
+	return ""
+}
+
+// mountPoints reads the mount points of our mount namespace.
+func mountPoints() []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 {
+			out = append(out, unescapeOctal(fields[4]))
+		}
+	}
+	return out
+}
+
+// unescapeOctal undoes mountinfo's \NNN escapes (space, tab, newline, backslash).
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// hideMounts covers the default secrets (less --show) and every --hide.
+func (r *RunCmd) hideMounts(cwd string) ([]userns.Mount, error) {
+	home, _ := os.UserHomeDir()
+	show := map[string]bool{}
+	for _, s := range r.Show {
+		show[absUnder(cwd, s)] = true
+	}
+	var paths []string
+	if home != "" {
+		for _, h := range hiddenByDefault {
+			paths = append(paths, filepath.Join(home, h))
+		}
+	}
+	for _, h := range r.Hide {
+		if strings.ContainsAny(h, "\x00\n") {
+			return nil, fmt.Errorf("--hide %q: path contains a NUL or newline", h)
+		}
+		paths = append(paths, absUnder(cwd, h))
+	}
+	var out []userns.Mount
+	for _, p := range paths {
+		if show[p] {
+			continue
+		}
+		// Resolved on the host, so a symlink planted towards the secret
+		// (or from it) hides the real thing.
+		real, err := filepath.EvalSymlinks(p)
+		if err != nil {
+			continue // not there: nothing to hide
+		}
+		out = append(out, userns.Mount{Kind: userns.Hide, Src: real, Dst: real})
+	}
+	return out, nil
+}
+
+func absUnder(cwd, p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[2:])
+		}
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(cwd, p)
+	}
+	return filepath.Clean(p)
+}
