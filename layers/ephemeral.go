@@ -71,8 +71,10 @@ func (s Store) cleanEphemeral() {
 			continue
 		}
 		sb := &Sandbox{Dir: filepath.Join(s.Root, ephemeralDir, e.Name())}
-		info, err := os.Lstat(sb.Dir)            // before Lock, which creates a file in it
-		if err != nil || sb.Lock(false) != nil { // in use, or being removed
+		// Lstat before Lock, which creates a file in it; a failed Lock means
+		// in use, or being removed by another cleaner.
+		info, err := os.Lstat(sb.Dir)
+		if err != nil || sb.Lock(false) != nil {
 			continue
 		}
 		if sb.stale(info.ModTime()) {
