@@ -45,6 +45,7 @@ type CLI struct {
 	Commit  CommitCmd  `cmd:"" help:"Apply a named sandbox's changes to the host (all, or under PATHs)."`
 	Ls      LsCmd      `cmd:"" help:"List the named sandboxes."`
 	Rm      RmCmd      `cmd:"" help:"Remove named sandboxes."`
+	Seccomp SeccompCmd `cmd:"" help:"Seccomp profiles."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 }
 

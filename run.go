@@ -35,6 +35,7 @@ type RunCmd struct {
 	ShareNet bool     `help:"Keep the host's network (default: a new network namespace with only lo)."`
 	Verbose  bool     `short:"v" help:"Say what sandbox does, on stderr."`
 	ViewFlags
+	LockFlags
 	CgroupFlags
 
 	Cmd []string `arg:"" passthrough:"" help:"The command and its arguments (after --)." placeholder:"COMMAND"`
@@ -130,6 +131,10 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	caps, filter, err := r.lockDown(inUID == 0)
+	if err != nil {
+		return nil, nil, err
+	}
 	env, err := commandEnv(os.Environ(), r.ClearEnv, r.Env)
 	if err != nil {
 		return nil, nil, err
@@ -150,6 +155,7 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 		Config: userns.Config{
 			Argv: r.Cmd, Env: env, Dir: dir, UID: inUID, GID: inGID,
 			Hostname: r.Hostname, Mounts: mounts, NetLo: !r.ShareNet, Verbose: r.Verbose,
+			Caps: caps, Seccomp: filter,
 		},
 		Maps:     maps,
 		ShareNet: r.ShareNet,

@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// bin is the sandbox binary built by TestMain.
-var bin string
+// bin is the sandbox binary built by TestMain; probe is tests/probe, built
+// under $HOME so that it is visible inside (the sandbox's /tmp is its own).
+var bin, probe string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "sandbox-bin-")
@@ -30,8 +31,19 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "tests: build sandbox:", err)
 		os.Exit(1)
 	}
+	home, _ := os.UserHomeDir()
+	probeDir, err := os.MkdirTemp(filepath.Join(home, ".cache"), "sandbox-probe-")
+	if err == nil {
+		probe = filepath.Join(probeDir, "probe")
+		err = exec.Command("go", "build", "-o", probe, "./probe").Run()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests: build probe:", err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	os.RemoveAll(probeDir)
 	os.Exit(code)
 }
 

@@ -9,6 +9,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"sandbox/seccomp"
 )
 
 // startCommand forks and execs the command from the calling thread, after
@@ -62,47 +64,72 @@ func procAttr(cfg *Config) *syscall.ProcAttr {
 	return &syscall.ProcAttr{Env: cfg.Env, Files: []uintptr{0, 1, 2}, Sys: sys}
 }
 
-// lockDown lowers the calling thread's privileges for the command.
+// lockDown lowers the calling thread's privileges for the command, in this
+// order: capabilities (dropping the bounding set needs CAP_SETPCAP, so it
+// comes before the rest), no_new_privs, and the seccomp filter last, so that
+// nothing above runs under it (runc and bubblewrap order it the same way).
 //
-// Preconditions: OS thread locked; it must not run other goroutines afterwards.
+// Preconditions: OS thread locked.
 func lockDown(cfg *Config) error {
-	// Init's capabilities came to it as ambient ones; none passes on by that
-	// route (a root command gets its set from the bounding set at exec).
-	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
-		return fmt.Errorf("clear ambient capabilities: %w", err)
-	}
-	if cfg.UID != 0 {
-		// A non-root command keeps no capability at all: empty bounding
-		// set (so nothing regains one), then empty sets.
-		for c := 0; c <= unix.CAP_LAST_CAP; c++ {
-			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
-				return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
-			}
-		}
-		hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-		var data [2]unix.CapUserData
-		if err := unix.Capset(&hdr, &data[0]); err != nil {
-			return fmt.Errorf("clear capabilities: %w", err)
-		}
-	} else if err := clearInheritable(); err != nil {
+	if err := setCaps(cfg.Caps, cfg.UID == 0); err != nil {
 		return err
 	}
 	// no_new_privs: a setuid or file-capability binary inside gains nothing.
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("set no_new_privs: %w", err)
 	}
+	if len(cfg.Seccomp) > 0 {
+		// Seccomp last: nothing after it but the fork and exec.
+		if err := seccomp.Install(cfg.Seccomp); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-func clearInheritable() error {
+// setCaps leaves the thread with set as its bounding set. A root command gets
+// its capabilities from the bounding set at exec; a non-root one keeps only
+// what set names, through the ambient set (empty by default).
+func setCaps(set CapSet, root bool) error {
+	// Init's capabilities came to it as ambient ones; none passes on by that
+	// route unless asked.
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if set&(1<<c) != 0 {
+			continue
+		}
+		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+			return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+		}
+	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	var data [2]unix.CapUserData
 	if err := unix.Capget(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("read capabilities: %w", err)
 	}
+	lo, hi := uint32(set), uint32(set>>32)
 	data[0].Inheritable, data[1].Inheritable = 0, 0
+	if !root {
+		data[0].Permitted &= lo
+		data[1].Permitted &= hi
+		data[0].Effective &= lo
+		data[1].Effective &= hi
+		data[0].Inheritable, data[1].Inheritable = lo, hi
+	}
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("clear inheritable capabilities: %w", err)
+		return fmt.Errorf("set capabilities: %w", err)
+	}
+	if root {
+		return nil
+	}
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if set&(1<<c) != 0 {
+			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
+				return fmt.Errorf("raise ambient capability %d: %w", c, err)
+			}
+		}
 	}
 	return nil
 }

@@ -21,6 +21,8 @@
 //	read Exit / Error          <--  send Exit (or Error at any stage), exit
 package userns
 
+import "golang.org/x/sys/unix"
+
 // Stage names the environment variable that tells a re-executed binary which role
 // it plays. The parent never sets anything else in init's environment: the command's
 // environment travels in Config.
@@ -43,6 +45,12 @@ type Config struct {
 	// NetLo brings up the loopback interface of the new network namespace.
 	NetLo   bool `json:"netLo"`
 	Verbose bool `json:"verbose,omitempty"`
+	// Caps is the command's capability set (bounding, and for a non-root
+	// command also permitted, inheritable and ambient).
+	Caps CapSet `json:"caps"`
+	// Seccomp is the compiled filter, installed last before the command's
+	// exec; empty means unconfined.
+	Seccomp []unix.SockFilter `json:"seccomp,omitempty"`
 	// FuseOverlayfs is the host path of fuse-overlayfs, when a mount may need it.
 	FuseOverlayfs string `json:"fuseOverlayfs,omitempty"`
 	// CgroupScope says Go will name a cgroup that holds init: init then keeps

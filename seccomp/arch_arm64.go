@@ -1,0 +1,8 @@
+//go:build linux && arm64
+
+package seccomp
+
+import "golang.org/x/sys/unix"
+
+// nativeArch is the AUDIT_ARCH of the syscalls Default and ParseProfile name.
+const nativeArch Arch = unix.AUDIT_ARCH_AARCH64

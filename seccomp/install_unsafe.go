@@ -1,0 +1,49 @@
+package seccomp
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Install loads prog as a seccomp filter on the calling thread, which the
+// threads and processes it creates afterwards inherit. It does not pass
+// SECCOMP_FILTER_FLAG_TSYNC: the sandbox's init filters only the thread
+// that forks the command, and lets that thread die afterwards.
+//
+// Install does not set no_new_privs itself: the kernel refuses the filter
+// (EACCES) without it unless the thread has CAP_SYS_ADMIN, and setting it
+// belongs with the capability drop it is ordered against.
+//
+// Preconditions: OS thread locked; no_new_privs set.
+func Install(prog []unix.SockFilter) error {
+	if len(prog) == 0 || len(prog) > unix.BPF_MAXINSNS {
+		return fmt.Errorf("install seccomp filter: %d instructions (want 1-%d)", len(prog), unix.BPF_MAXINSNS)
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	_, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog)))
+	var err error
+	if errno != 0 {
+		err = os.NewSyscallError("seccomp", errno)
+	}
+	if errors.Is(err, unix.ENOSYS) {
+		// seccomp(2) came in Linux 3.17, or an outer filter hides it.
+		_, _, errno = unix.Syscall(unix.SYS_PRCTL, unix.PR_SET_SECCOMP, unix.SECCOMP_MODE_FILTER, uintptr(unsafe.Pointer(&fprog)))
+		err = nil
+		if errno != 0 {
+			err = os.NewSyscallError("prctl PR_SET_SECCOMP", errno)
+		}
+	}
+	runtime.KeepAlive(prog)
+	if errors.Is(err, unix.EACCES) {
+		return fmt.Errorf("install seccomp filter (no_new_privs not set?): %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("install seccomp filter: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,87 @@
+// Command probe is run inside the sandbox by the integration tests: it tries
+// what the sandbox must refuse and prints what the kernel answered.
+package main
+
+import (
+	"fmt"
+	"os"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// call is one denied syscall with harmless arguments: if the filter let it
+// through, it would fail on its arguments (EINVAL, ENOENT, EFAULT) or do nothing.
+type call struct {
+	name string
+	nr   uintptr
+	args [6]uintptr
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: probe syscalls|tiocsti")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "syscalls":
+		syscalls()
+	case "tiocsti":
+		c := byte('#')
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, 0, unix.TIOCSTI, uintptr(unsafe.Pointer(&c)))
+		fmt.Println("tiocsti", errno(e))
+	}
+}
+
+func syscalls() {
+	bad := uintptr(0xffffffff)
+	calls := []call{
+		{"keyctl", unix.SYS_KEYCTL, [6]uintptr{0 /* GET_KEYRING_ID */, bad}},
+		{"add_key", unix.SYS_ADD_KEY, [6]uintptr{0, 0, 0, 0, bad}},
+		{"request_key", unix.SYS_REQUEST_KEY, [6]uintptr{0, 0, 0, bad}},
+		{"init_module", unix.SYS_INIT_MODULE, [6]uintptr{0, 0, 0}},
+		{"finit_module", unix.SYS_FINIT_MODULE, [6]uintptr{bad, 0, 0}},
+		{"delete_module", unix.SYS_DELETE_MODULE, [6]uintptr{0, 0}},
+		{"kexec_load", unix.SYS_KEXEC_LOAD, [6]uintptr{0, 0, 0, bad}},
+		{"bpf", unix.SYS_BPF, [6]uintptr{bad, 0, 0}},
+		{"perf_event_open", unix.SYS_PERF_EVENT_OPEN, [6]uintptr{0, 0, bad, bad, 0}},
+		{"userfaultfd", unix.SYS_USERFAULTFD, [6]uintptr{bad}},
+		{"open_by_handle_at", unix.SYS_OPEN_BY_HANDLE_AT, [6]uintptr{bad, 0, 0}},
+		{"name_to_handle_at", unix.SYS_NAME_TO_HANDLE_AT, [6]uintptr{bad, 0, 0, 0, 0}},
+		{"acct", unix.SYS_ACCT, [6]uintptr{0}},
+		{"swapoff", unix.SYS_SWAPOFF, [6]uintptr{0}},
+		{"reboot", unix.SYS_REBOOT, [6]uintptr{0, 0, 0}},
+		{"syslog", unix.SYS_SYSLOG, [6]uintptr{10 /* SIZE_BUFFER */}},
+		{"settimeofday", unix.SYS_SETTIMEOFDAY, [6]uintptr{0, 0}},
+		{"clock_settime", unix.SYS_CLOCK_SETTIME, [6]uintptr{bad, 0}},
+		{"quotactl", unix.SYS_QUOTACTL, [6]uintptr{0, 0, 0, 0}},
+		{"iopl", unix.SYS_IOPL, [6]uintptr{bad}},
+		{"ioperm", unix.SYS_IOPERM, [6]uintptr{0, 0, 0}},
+		{"io_uring_setup", unix.SYS_IO_URING_SETUP, [6]uintptr{bad, 0}},
+		{"mount", unix.SYS_MOUNT, [6]uintptr{0, 0, 0, 0, 0}},
+		{"umount2", unix.SYS_UMOUNT2, [6]uintptr{0, 0}},
+		{"pivot_root", unix.SYS_PIVOT_ROOT, [6]uintptr{0, 0}},
+		{"fsopen", unix.SYS_FSOPEN, [6]uintptr{0, 0}},
+		{"fsmount", unix.SYS_FSMOUNT, [6]uintptr{bad, 0, 0}},
+		{"move_mount", unix.SYS_MOVE_MOUNT, [6]uintptr{bad, 0, bad, 0, 0}},
+		{"open_tree", unix.SYS_OPEN_TREE, [6]uintptr{bad, 0, 0}},
+		{"fsconfig", unix.SYS_FSCONFIG, [6]uintptr{bad, 0, 0, 0, 0}},
+		{"fspick", unix.SYS_FSPICK, [6]uintptr{bad, 0, 0}},
+		{"mount_setattr", unix.SYS_MOUNT_SETATTR, [6]uintptr{bad, 0, 0, 0, 0}},
+		{"setns", unix.SYS_SETNS, [6]uintptr{bad, 0}},
+		{"unshare_newuser", unix.SYS_UNSHARE, [6]uintptr{unix.CLONE_NEWUSER}},
+		{"personality_bsd", unix.SYS_PERSONALITY, [6]uintptr{0x0006}},
+		{"clone3", unix.SYS_CLONE3, [6]uintptr{0, 0}},
+	}
+	for _, c := range calls {
+		_, _, e := unix.Syscall6(c.nr, c.args[0], c.args[1], c.args[2], c.args[3], c.args[4], c.args[5])
+		fmt.Println(c.name, errno(e))
+	}
+}
+
+func errno(e unix.Errno) string {
+	if e == 0 {
+		return "OK"
+	}
+	return unix.ErrnoName(e)
+}
