@@ -46,7 +46,8 @@ func ParseCap(name string) (int, error) {
 
 // Caps computes the command's capability set as Docker does: for root
 // inside, the default set, for anyone else none; --cap-drop ALL empties it;
-// then the other drops, then the adds (an add wins over a drop).
+// then the other drops, then the adds (an add wins over a drop). ALL means
+// every capability but CAP_SYS_PTRACE, which is refused.
 func Caps(root bool, add, drop []string) (CapSet, error) {
 	var set CapSet
 	if root {
@@ -56,9 +57,17 @@ func Caps(root bool, add, drop []string) (CapSet, error) {
 	}
 	bitsOf := func(n string) (CapSet, error) {
 		if strings.EqualFold(strings.TrimPrefix(strings.ToUpper(n), "CAP_"), "ALL") {
-			return 1<<(unix.CAP_LAST_CAP+1) - 1, nil
+			return 1<<(unix.CAP_LAST_CAP+1) - 1&^(1<<unix.CAP_SYS_PTRACE), nil
 		}
 		c, err := ParseCap(n)
+		if err == nil && c == unix.CAP_SYS_PTRACE {
+			// Init and the fuse-overlayfs daemon hold every capability
+			// and no seccomp filter; the kernel lets a process ptrace
+			// them only with CAP_SYS_PTRACE, so the command never gets
+			// it (it could undo the sandbox's mounts through them).
+			// Tracing its own processes needs no capability.
+			return 0, fmt.Errorf("CAP_SYS_PTRACE is never given: it would let the command ptrace the sandbox's init (gdb and strace on the command's own processes work without it)")
+		}
 		return 1 << c, err
 	}
 	for _, n := range drop {
