@@ -40,7 +40,8 @@ func (e *ConflictError) Error() string {
 }
 
 // Commit applies the sandbox's changes (Diff) to the host and returns those
-// it applied. It takes the lock unless held: uppers must not change under it.
+// it applied. Unless DryRun, it takes the lock if not held (a running sandbox
+// gives a *BusyError): uppers must not change under it.
 //
 // Everything is checked before anything is written: conflicts (package doc),
 // symlinks on the host in the way (refused, even with Force), permissions on
@@ -55,7 +56,8 @@ func (e *ConflictError) Error() string {
 // are created, and get their mode and times after their content. Deleted
 // files are unlinked; a host directory is removed recursively only when the
 // layer says it was deleted (whiteout, opaque parent, or replaced by a
-// non-directory). Host directories are never chmodded to make room: a
+// non-directory), and never across a mount point (refused, like
+// rm --one-file-system). Host directories are never chmodded to make room: a
 // permission problem is reported, naming the directory.
 //
 // A replaced host file is a new inode: hard links to it keep the old content.
@@ -66,16 +68,18 @@ func (e *ConflictError) Error() string {
 // uppers (package doc); when that leaves nothing but plain directories, the
 // conflict window (Meta.Pending) closes.
 func (sb *Sandbox) Commit(opt CommitOptions) ([]Change, error) {
-	release, err := sb.hold()
-	if err != nil {
-		return nil, fmt.Errorf("commit: %w", err)
+	if !opt.DryRun { // a dry run only reads, so it may preview a running sandbox
+		release, err := sb.hold()
+		if err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
+		}
+		defer release()
 	}
-	defer release()
 	meta, err := sb.readMeta()
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	all, err := sb.Diff()
+	all, stale, err := sb.diff()
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
@@ -83,6 +87,9 @@ func (sb *Sandbox) Commit(opt CommitOptions) ([]Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	// Stale whiteouts go with the commit of their paths: they hide nothing,
+	// but left alone they would keep the uppers from ever being bare.
+	tidy, _ := selectChanges(stale, opt.Paths)
 	p := newPlan(sel, meta.since(), opt.Force)
 	defer p.close()
 	if err := p.check(); err != nil {
@@ -101,7 +108,7 @@ func (sb *Sandbox) Commit(opt CommitOptions) ([]Change, error) {
 	if err := p.apply(out); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
-	if err := cleanUppers(sel, all); err != nil {
+	if err := cleanUppers(append(tidy, sel...), append(stale, all...)); err != nil {
 		return sel, fmt.Errorf("commit: the host was updated, but %w", err)
 	}
 	if !meta.Pending.IsZero() && len(sel) == len(all) && sb.uppersBare() {

@@ -85,31 +85,44 @@ func (p *plan) checkOne(c *Change) error {
 	defer unix.Close(pfd)
 	var st unix.Stat_t
 	err = unix.Fstatat(pfd, filepath.Base(c.Rel), &st, unix.AT_SYMLINK_NOFOLLOW)
-	typ := st.Mode & unix.S_IFMT
-	if err == nil && c.Kind == 'M' && c.Mode.IsDir() && typ == unix.S_IFDIR {
-		// Only the mode changes: that needs ownership, not a writable parent.
-		if int(st.Uid) != os.Geteuid() && os.Geteuid() != 0 {
-			return fmt.Errorf("cannot change the mode of host directory %q: it is owned by uid %d, not by you (uid %d)", c.Path, st.Uid, os.Geteuid())
-		}
-		p.checkTime(c.Path, &st)
-		return nil
-	}
-	if werr := checkWritable(pfd, filepath.Dir(c.Path)); werr != nil {
-		return werr
-	}
-	if errors.Is(err, unix.ENOENT) {
+	switch {
+	case errors.Is(err, unix.ENOENT):
 		if c.Kind == 'M' { // the host removed it since the diff
 			p.conflicts = append(p.conflicts, c.Path)
 		}
-		return nil
-	}
-	if err != nil {
+		return checkWritable(pfd, filepath.Dir(c.Path))
+	case err != nil:
 		return fmt.Errorf("inspect host %q: %w", c.Path, &os.SyscallError{Syscall: "fstatat", Err: err})
-	}
-	if c.Kind == 'A' { // the host created it since the diff
+	case c.Kind == 'A': // the host created it since the diff
 		p.conflicts = append(p.conflicts, c.Path)
 		return nil
+	case c.Kind == 'M' && c.Mode.IsDir() && st.Mode&unix.S_IFMT == unix.S_IFDIR:
+		return p.checkChmod(root, c, &st)
 	}
+	if err := checkWritable(pfd, filepath.Dir(c.Path)); err != nil {
+		return err
+	}
+	return p.checkReplaced(pfd, c, &st)
+}
+
+// checkChmod checks a host directory whose mode alone changes: that needs
+// ownership, not a writable parent.
+func (p *plan) checkChmod(root int, c *Change, st *unix.Stat_t) error {
+	if int(st.Uid) != os.Geteuid() && os.Geteuid() != 0 {
+		return fmt.Errorf("cannot change the mode of host directory %q: it is owned by uid %d, not by you (uid %d)", c.Path, st.Uid, os.Geteuid())
+	}
+	fd, err := openDir(root, c.Layer.HostPath, c.Rel) // as setDirAttrs will
+	if err != nil {
+		return err
+	}
+	unix.Close(fd)
+	p.checkTime(c.Path, st)
+	return nil
+}
+
+// checkReplaced checks the host entry st that an M or D replaces or deletes.
+func (p *plan) checkReplaced(pfd int, c *Change, st *unix.Stat_t) error {
+	typ := st.Mode & unix.S_IFMT
 	if c.Kind == 'M' && c.Mode.IsDir() && typ == unix.S_IFLNK && !c.Opaque {
 		// The overlay marks a directory made over a deleted lower entry
 		// opaque; an unmarked one over a symlink means the symlink was
@@ -118,11 +131,15 @@ func (p *plan) checkOne(c *Change) error {
 		n, _ := unix.Readlinkat(pfd, filepath.Base(c.Rel), buf)
 		return fmt.Errorf("refusing to write below %q: it is a symlink on the host (to %q), and commits never follow symlinks; leave it out of the commit", c.Path, string(buf[:max(n, 0)]))
 	}
-	p.checkTime(c.Path, &st)
-	if typ == unix.S_IFDIR && (c.Kind == 'D' || !c.Mode.IsDir()) {
-		return p.checkTree(pfd, filepath.Base(c.Rel), c.Path)
+	p.checkTime(c.Path, st)
+	if typ != unix.S_IFDIR || (c.Kind == 'M' && c.Mode.IsDir()) {
+		return nil
 	}
-	return nil
+	var pst unix.Stat_t
+	if err := unix.Fstat(pfd, &pst); err != nil || pst.Dev != st.Dev {
+		return fmt.Errorf("refusing to delete host directory %q: it is a mount point", c.Path)
+	}
+	return p.checkTree(pfd, filepath.Base(c.Rel), c.Path, st.Dev)
 }
 
 // checkTime records a conflict when the host entry changed in the window.
@@ -133,8 +150,9 @@ func (p *plan) checkTime(path string, st *unix.Stat_t) {
 }
 
 // checkTree checks a host directory the commit removes: no entry below it
-// changed in the window, and every directory in it can be emptied by us.
-func (p *plan) checkTree(dirfd int, name, path string) error {
+// changed in the window, no mount point is inside (removal would empty the
+// mounted filesystem), and every directory in it can be emptied by us.
+func (p *plan) checkTree(dirfd int, name, path string, dev uint64) error {
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("cannot delete host directory %q: open it: %w", path, &os.SyscallError{Syscall: "openat", Err: err})
@@ -155,7 +173,10 @@ func (p *plan) checkTree(dirfd int, name, path string) error {
 		}
 		p.checkTime(filepath.Join(path, n), &st)
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			if err := p.checkTree(fd, n, filepath.Join(path, n)); err != nil {
+			if st.Dev != dev {
+				return fmt.Errorf("refusing to delete host directory %q: %q inside it is a mount point", path, filepath.Join(path, n))
+			}
+			if err := p.checkTree(fd, n, filepath.Join(path, n), dev); err != nil {
 				return err
 			}
 		}

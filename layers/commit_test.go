@@ -5,9 +5,13 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 var old = time.Date(2001, 2, 3, 4, 5, 6, 7000, time.UTC)
@@ -43,6 +47,7 @@ func TestCommitEachKind(t *testing.T) {
 	write(t, f.u("mod.txt"), "modified", 0o600)
 	write(t, f.u(".wh.del.txt"), "", 0o600)
 	write(t, f.u(".wh.deldir"), "", 0o600)
+	write(t, f.u(".wh.never-existed"), "", 0o600)
 	write(t, f.u("opq/keep"), "2", 0o644)
 	write(t, f.u("opq/.wh..wh..opq"), "", 0o600)
 	mkdir(t, f.u("chmod"), 0o700)
@@ -332,6 +337,10 @@ func TestCommitNeedsLock(t *testing.T) {
 	if _, _, err := f.commit(CommitOptions{}); !errors.As(err, &busy) {
 		t.Fatalf("Commit of a running sandbox = %v", err)
 	}
+	write(t, f.u("new"), "x", 0o644)
+	if ch, _, err := f.commit(CommitOptions{DryRun: true}); err != nil || len(ch) != 1 {
+		t.Fatalf("dry run of a running sandbox = %v, %v", ch, err)
+	}
 }
 
 func TestCommitSetuidOnlyWhenOurs(t *testing.T) {
@@ -344,5 +353,54 @@ func TestCommitSetuidOnlyWhenOurs(t *testing.T) {
 	// Ours in the upper, so ours on the host: setuid to ourselves is kept.
 	if info, err := os.Lstat(f.h("tool")); err != nil || info.Mode() != 0o755|fs.ModeSetuid {
 		t.Fatalf("mode = %v, %v", info.Mode(), err)
+	}
+}
+
+// inMountNSEnv marks the re-executed test binary that runs in its own user
+// and mount namespaces, where it may mount a tmpfs.
+const inMountNSEnv = "_LAYERS_TEST_IN_MOUNTNS"
+
+func TestCommitRefusesMountPoints(t *testing.T) {
+	if os.Getenv(inMountNSEnv) == "" {
+		cmd := exec.Command("/proc/self/exe", "-test.run=^TestCommitRefusesMountPoints$", "-test.v")
+		cmd.Env = append(os.Environ(), inMountNSEnv+"=1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{
+			Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+			UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
+			GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+		}
+		out, err := cmd.CombinedOutput()
+		if err != nil && len(out) == 0 { // the clone itself failed
+			skipOrFail(t, "requires a user namespace: %v: %s", err, out)
+		}
+		if err != nil || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("in a mount namespace: %v\n%s", err, out)
+		}
+		return
+	}
+	f := newFixture(t)
+	write(t, f.h("d/m/keep"), "k", 0o644)
+	mkdir(t, f.h("top"), 0o755)
+	if err := unix.Mount("tmpfs", f.h("d/m"), "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("tmpfs", f.h("top"), "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Unmount(f.h("d/m"), unix.MNT_DETACH)
+	defer unix.Unmount(f.h("top"), unix.MNT_DETACH)
+	write(t, f.h("d/m/mounted"), "on the tmpfs", 0o644)
+	f.begin()
+	write(t, f.u(".wh.d"), "", 0o644)
+	if _, _, err := f.commit(CommitOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "mount point") {
+		t.Fatalf("deleting a tree with a mount inside: %v", err)
+	}
+	os.Remove(f.u(".wh.d"))
+	write(t, f.u(".wh.top"), "", 0o644)
+	if _, _, err := f.commit(CommitOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "mount point") {
+		t.Fatalf("deleting a mount point: %v", err)
+	}
+	if got := readFile(t, f.h("d/m/mounted")); got != "on the tmpfs" {
+		t.Fatalf("mounted file = %q", got)
 	}
 }

@@ -35,26 +35,35 @@ const (
 	opaqueMarker = ".wh..wh..opq"
 )
 
-var opaqueXattrs = [...]string{"user.overlay.opaque", "trusted.overlay.opaque"}
+// opaqueXattrs: kernel overlay with userxattr, without it, and fuse-overlayfs
+// when trusted.* is refused (it then also writes the opaqueMarker file).
+var opaqueXattrs = [...]string{"user.overlay.opaque", "trusted.overlay.opaque", "user.fuseoverlayfs.opaque"}
 
 // Diff compares each layer's upper with the host and returns the changes
 // sorted by Path. A deleted directory is one D, not one per entry below it.
 // It reads the host without following symlinks below each layer's host path.
 func (sb *Sandbox) Diff() ([]Change, error) {
+	changes, _, err := sb.diff()
+	return changes, err
+}
+
+// diff also returns the stale whiteouts: those of paths the host lacks, which
+// change nothing (and which Commit tidies away).
+func (sb *Sandbox) diff() (changes, stale []Change, err error) {
 	layers, err := sb.Layers()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []Change
 	for i := range layers {
 		d := differ{l: &layers[i]}
 		if err := d.dir(".", true, false); err != nil {
-			return nil, fmt.Errorf("diff %s: %w", layers[i].HostPath, err)
+			return nil, nil, fmt.Errorf("diff %s: %w", layers[i].HostPath, err)
 		}
-		out = append(out, d.out...)
+		changes = append(changes, d.out...)
+		stale = append(stale, d.stale...)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
-	return out, nil
+	sort.SliceStable(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+	return changes, stale, nil
 }
 
 // Stat counts changes by kind and sums the bytes to be written.
@@ -74,8 +83,9 @@ func Stat(changes []Change) (added, modified, deleted int, bytes int64) {
 }
 
 type differ struct {
-	l   *Layer
-	out []Change
+	l     *Layer
+	out   []Change
+	stale []Change // whiteouts of paths the host lacks
 }
 
 func (d *differ) add(kind byte, rel, upper string, mode, host fs.FileMode, size int64, opaque bool) {
@@ -182,8 +192,12 @@ func (d *differ) entry(rel, up string, hostDir bool) error {
 // whiteout records the deletion of rel, if the host still has it.
 func (d *differ) whiteout(rel, up string, hostDir bool) error {
 	host, err := d.hostStat(rel, hostDir)
-	if err != nil || host == nil {
+	if err != nil {
 		return err
+	}
+	if host == nil {
+		d.stale = append(d.stale, Change{Kind: 'D', Path: filepath.Join(d.l.HostPath, rel), Layer: d.l, Rel: rel, upper: up})
+		return nil
 	}
 	d.add('D', rel, up, host.Mode(), host.Mode(), 0, false)
 	return nil
@@ -219,7 +233,7 @@ func isWhiteout(info fs.FileInfo) bool {
 func isOpaque(dir string) bool {
 	buf := make([]byte, 8)
 	for _, x := range opaqueXattrs {
-		if n, err := unix.Lgetxattr(dir, x, buf); err == nil && string(buf[:n]) == "y" {
+		if n, err := unix.Lgetxattr(dir, x, buf); err == nil && n > 0 && buf[0] == 'y' {
 			return true
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // expect sorts "K rel" lines by rel, as Diff sorts by path.
@@ -133,5 +135,19 @@ func TestWhiteoutFromUserNS(t *testing.T) {
 	info, err := os.Lstat(p)
 	if err != nil || !isWhiteout(info) {
 		t.Fatalf("not a whiteout: %v %v", info.Mode(), err)
+	}
+}
+
+// fuse-overlayfs marks opaque directories with its own xattr when trusted.*
+// is refused (besides the marker file, which it may fail to create).
+func TestDiffFuseOverlayfsOpaqueXattr(t *testing.T) {
+	f := newFixture(t)
+	write(t, f.h("d/old"), "o", 0o644)
+	write(t, f.u("d/new"), "n", 0o644)
+	if err := unix.Setxattr(f.u("d"), "user.fuseoverlayfs.opaque", []byte("y"), 0); err != nil {
+		skipOrFail(t, "user xattrs unsupported here: %v", err)
+	}
+	if s := summary(f.diff()); s != "A d/new\nD d/old" {
+		t.Fatalf("Diff = %q", s)
 	}
 }

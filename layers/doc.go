@@ -37,9 +37,10 @@
 // (M) when P/rel exists on the host. A whiteout deletes P/rel (D): a character
 // device 0:0, or a file ".wh.NAME" (fuse-overlayfs without mknod) that deletes
 // NAME. A directory is opaque, hiding the host directory's content, when it has
-// the xattr user.overlay.opaque or trusted.overlay.opaque = "y", or holds a file
-// ".wh..wh..opq". An upper directory over a host non-directory is opaque too (a
-// type change). A directory that exists on the host is listed (M) only when its
+// the xattr user.overlay.opaque, trusted.overlay.opaque or (fuse-overlayfs
+// without trusted.*) user.fuseoverlayfs.opaque = "y", or holds a file
+// ".wh..wh..opq". An upper directory over a host non-directory replaces it (a
+// type change). A whiteout of a path the host lacks is no change. A directory that exists on the host is listed (M) only when its
 // permission bits differ: upper directories that only hold changed children are
 // not changes themselves. The overlaid directory P itself is never listed.
 // Sockets are runtime leftovers and are ignored. Redirects and metacopy are not

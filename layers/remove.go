@@ -52,18 +52,18 @@ func removeAt(dirfd int, name, path string, fixPerms bool) error {
 		return nil
 	}
 	if !errors.Is(err, unix.EISDIR) {
-		return removeError(dirfd, name, path, err)
+		return removeError(dirfd, name, path, "unlinkat", err)
 	}
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.EACCES) && fixPerms {
 		// fchmodat follows symlinks, but unlinkat said EISDIR: a directory.
 		if cerr := unix.Fchmodat(dirfd, name, 0o700, 0); cerr != nil {
-			return removeError(dirfd, name, path, err)
+			return removeError(dirfd, name, path, "openat", err)
 		}
 		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	}
 	if err != nil {
-		return removeError(dirfd, name, path, err)
+		return removeError(dirfd, name, path, "openat", err)
 	}
 	dir := os.NewFile(uintptr(fd), path)
 	defer dir.Close()
@@ -71,7 +71,7 @@ func removeAt(dirfd int, name, path string, fixPerms bool) error {
 		return err
 	}
 	if err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR); err != nil && !errors.Is(err, unix.ENOENT) {
-		return removeError(dirfd, name, path, err)
+		return removeError(dirfd, name, path, "unlinkat", err)
 	}
 	return nil
 }
@@ -105,17 +105,20 @@ func emptyDir(dir *os.File, path string, fixPerms bool) error {
 }
 
 // removeError explains a failed removal: who owns what, and what to run.
-func removeError(dirfd int, name, path string, err error) error {
-	serr := &os.SyscallError{Syscall: "unlinkat", Err: err}
+func removeError(dirfd int, name, path, syscall string, err error) error {
+	serr := &os.SyscallError{Syscall: syscall, Err: err}
 	if !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("remove %q: %w", path, serr)
 	}
+	// Unlinking needs a writable directory, and emptying a directory needs
+	// to own it (to chmod it): name the first that a sub-ID owns.
+	const fix = "remove it from a user namespace that maps that ID (a sub-ID of yours), e.g. `unshare --map-root-user --map-auto rm -rf %q`, then retry"
 	var st, pst unix.Stat_t
-	if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("remove %q: %w: it is owned by uid %d, not by you (uid %d); remove it from a user namespace that maps that ID, e.g. `unshare --map-root-user --map-auto rm -rf %q`", path, serr, st.Uid, os.Getuid(), filepath.Dir(path))
-	}
 	if unix.Fstat(dirfd, &pst) == nil && int(pst.Uid) != os.Getuid() {
-		return fmt.Errorf("remove %q: %w: its directory is owned by uid %d, not by you (uid %d); remove it from a user namespace that maps that ID, e.g. `unshare --map-root-user --map-auto rm -rf %q`", path, serr, pst.Uid, os.Getuid(), filepath.Dir(path))
+		return fmt.Errorf("remove %q: %w: its directory is owned by uid %d, not by you (uid %d); "+fix, path, serr, pst.Uid, os.Getuid(), filepath.Dir(path))
+	}
+	if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("remove %q: %w: it is owned by uid %d, not by you (uid %d); "+fix, path, serr, st.Uid, os.Getuid(), path)
 	}
 	return fmt.Errorf("remove %q: %w: its directory is not writable by you", path, serr)
 }

@@ -13,7 +13,10 @@ import (
 // Commits write through directory fds resolved with openat2, never through
 // path strings: a symlink planted on the host (or a path component swapped
 // for one mid-commit) makes the resolution fail instead of redirecting a
-// write outside the layer's host directory. See openat2(2).
+// write outside the layer's host directory. See openat2(2). Mount points are
+// crossed, as fuse-overlayfs does (a kernel overlay's lower is one filesystem,
+// but its mounter gives each host mount its own layer); only removing a tree
+// stops at them (plan.checkTree).
 const beneath = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS
 
 // openRoot opens a layer's host directory as an O_PATH fd, refusing a symlink

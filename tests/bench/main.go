@@ -1,0 +1,154 @@
+// Command bench measures sandbox side by side with bubblewrap, unshare and
+// (where installed) rootless podman, in one run on one machine, and prints
+// ratios: absolute times on a shared 2-core machine are noise, ratios measured
+// together hold. Run it as an unprivileged user from the repository root:
+//
+//	go run ./tests/bench [-runs 40] [-quick]
+//
+// It needs hyperfine, bwrap, gcc and make (see tests/bench/README.md).
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+type bench struct {
+	name, cmd string
+}
+
+type result struct {
+	name         string
+	median, p90  float64 // seconds
+	mean, stddev float64
+	failed       bool
+	note         string
+}
+
+func main() {
+	runs := flag.Int("runs", 40, "runs per startup command (after 5 warm-up runs)")
+	quick := flag.Bool("quick", false, "smaller build workload and fewer runs (a smoke test)")
+	flag.Parse()
+	if *quick {
+		*runs = 10
+	}
+	work, err := os.MkdirTemp(filepath.Join(os.Getenv("HOME"), ".cache"), "sandbox-bench-")
+	check(err)
+	defer os.RemoveAll(work)
+	sb := filepath.Join(work, "sandbox")
+	run("go", "build", "-o", sb, ".")
+	fmt.Printf("# sandbox benchmark, %s, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine())
+
+	startup(sb, work, *runs)
+	syscalls(sb, work)
+	build(sb, work, *quick)
+	memory(sb, work)
+	concurrent(sb, 50)
+}
+
+// startup times `true` through each tool.
+func startup(sb, work string, runs int) {
+	bw := "bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp /bin/true"
+	list := []bench{
+		{"bare exec", "/bin/true"},
+		{"unshare -U -r", "unshare -U -r /bin/true"},
+		{"unshare, all namespaces", "unshare -U -r -m -p -i -u -n -C --fork --mount-proc /bin/true"},
+		{"unshare --map-auto (newuidmap+newgidmap)", "unshare -U --map-auto --map-root-user /bin/true"},
+		{"bubblewrap", bw},
+		{"sandbox --map single", sb + " --map single -- /bin/true"},
+		{"sandbox (default: sub-IDs, overlay, seccomp)", sb + " -- /bin/true"},
+		{"sandbox --overlay fuse", sb + " --overlay fuse -- /bin/true"},
+	}
+	if exec.Command("systemctl", "--user", "show", "-p", "Version").Run() == nil {
+		list = append(list,
+			bench{"systemd-run --user --scope", "systemd-run --user --scope --quiet /bin/true"},
+			bench{"sandbox --cgroup systemd (a scope)", sb + " --cgroup systemd -- /bin/true"})
+	}
+	if _, err := exec.LookPath("podman"); err == nil {
+		list = append(list, bench{"podman run --rootfs", "podman run --rm --rootfs / /bin/true"})
+	}
+	res := hyperfine(work, runs, list)
+	var base float64
+	for _, r := range res {
+		if r.name == "bubblewrap" {
+			base = r.median
+		}
+	}
+	fmt.Println("## Start-up: `true` through each tool")
+	fmt.Println()
+	fmt.Println("| command | median ms | p90 ms | ratio to bubblewrap |")
+	fmt.Println("|---|---:|---:|---:|")
+	for _, r := range res {
+		if r.failed {
+			fmt.Printf("| %s | failed | | %s |\n", r.name, r.note)
+			continue
+		}
+		fmt.Printf("| %s | %.1f | %.1f | %.2f |\n", r.name, r.median*1e3, r.p90*1e3, r.median/base)
+	}
+	fmt.Println()
+}
+
+// hyperfine runs the list in one hyperfine call (interleaved in time as far
+// as hyperfine goes) and reads back medians and the 90th percentile.
+func hyperfine(work string, runs int, list []bench) []result {
+	out := filepath.Join(work, "hf.json")
+	args := []string{"-N", "-w", "5", "-r", fmt.Sprint(runs), "-i", "--style", "none", "--export-json", out}
+	for _, b := range list {
+		args = append(args, "-n", b.name, b.cmd)
+	}
+	cmd := exec.Command("hyperfine", args...)
+	cmd.Stderr = os.Stderr
+	check(cmd.Run())
+	var doc struct {
+		Results []struct {
+			Command   string    `json:"command"`
+			Mean      float64   `json:"mean"`
+			Stddev    float64   `json:"stddev"`
+			Median    float64   `json:"median"`
+			Times     []float64 `json:"times"`
+			ExitCodes []int     `json:"exit_codes"`
+		} `json:"results"`
+	}
+	b, err := os.ReadFile(out)
+	check(err)
+	check(json.Unmarshal(b, &doc))
+	var res []result
+	for _, r := range doc.Results {
+		t := append([]float64(nil), r.Times...)
+		sort.Float64s(t)
+		x := result{name: r.Command, median: r.Median, mean: r.Mean, stddev: r.Stddev, p90: t[len(t)*9/10]}
+		for _, c := range r.ExitCodes {
+			if c != 0 {
+				x.failed, x.note = true, fmt.Sprintf("exit %d", c)
+			}
+		}
+		res = append(res, x)
+	}
+	return res
+}
+
+func machine() string {
+	out, _ := exec.Command("uname", "-sr").Output()
+	n, _ := exec.Command("nproc").Output()
+	return strings.TrimSpace(string(out)) + ", " + strings.TrimSpace(string(n)) + " cores"
+}
+
+func run(name string, args ...string) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	check(cmd.Run())
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
