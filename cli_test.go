@@ -85,3 +85,18 @@ func TestCommandEnv(t *testing.T) {
 		t.Error("--env =v accepted")
 	}
 }
+
+func TestSubcommands(t *testing.T) {
+	var cli CLI
+	p, err := kong.New(&cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, c := range p.Model.Children {
+		names = append(names, c.Name)
+	}
+	if !reflect.DeepEqual(names, subcommands) {
+		t.Errorf("CLI commands %q, subcommands list %q: keep them in step", names, subcommands)
+	}
+}

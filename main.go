@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -69,7 +70,31 @@ func main() {
 	os.Exit(runCLI(os.Args[1:]))
 }
 
+// subcommands are the CLI's commands other than run (TestSubcommands keeps the
+// list in step with CLI).
+var subcommands = []string{"run", "diff", "commit", "ls", "rm", "seccomp", "version"}
+
+// prestart starts the sandbox's init before kong has even parsed the flags, when
+// the command line is a plain `sandbox [FLAGS] -- COMMAND` that keeps the default
+// network: init's Go runtime then starts while the parent plans. Start-up time
+// is a product feature; an init started in vain is killed (and dies with us
+// anyway).
+func prestart(args []string) *userns.Started {
+	i := slices.Index(args, "--")
+	if i < 0 || i == len(args)-1 || (len(args) > 0 && slices.Contains(subcommands, args[0])) {
+		return nil
+	}
+	for _, a := range args[:i] {
+		if a == "--share-net" || strings.HasPrefix(a, "--share-net=") || a == "--help" || a == "-h" {
+			return nil
+		}
+	}
+	return userns.Start(false)
+}
+
 func runCLI(args []string) int {
+	pre := prestart(args)
+	defer pre.Close()
 	var cli CLI
 	code := 0
 	parser, err := kong.New(&cli,
@@ -77,7 +102,7 @@ func runCLI(args []string) int {
 		kong.Description("Run a command in a rootless sandbox: its own user, PID, mount, IPC, UTS, network and cgroup namespaces, a read-only view of the host with the current directory writable.\n\nExamples:\n  sandbox -- make\n  sandbox --uid 0 -- sh -c 'id; ps ax'\n  sandbox --rw ~/.cache/go-build --share-net -- go build ./..."),
 		kong.UsageOnError(),
 		kong.Exit(func(c int) { code = c; panic(exitNow{}) }),
-		kong.Bind(&code),
+		kong.Bind(&code, pre),
 	)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "sandbox: internal error: %v\n", err)

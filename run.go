@@ -71,7 +71,7 @@ func (r *RunCmd) Validate() error {
 }
 
 // Run plans the sandbox, starts it and waits for the command.
-func (r *RunCmd) Run(code *int) error {
+func (r *RunCmd) Run(code *int, pre *userns.Started) error {
 	log := newLogger(r.Verbose)
 	spec, v, err := r.plan(log)
 	if err != nil {
@@ -89,7 +89,7 @@ func (r *RunCmd) Run(code *int) error {
 		log.Debug("no cgroup: no limit asked for")
 	}
 	start := time.Now()
-	res, err := userns.Run(context.Background(), spec)
+	res, err := userns.Run(context.Background(), spec, pre)
 	var st systemdcgroup.Stats
 	var haveStats bool
 	if scope != nil {

@@ -79,7 +79,9 @@ func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
 	} else if v.sb, err = store.Open(name); err == nil {
 		err = v.sb.Lock(r.Wait)
 	}
-	if err == nil {
+	if err == nil && !v.ephemeral {
+		// Bounds the conflict check of a later commit; an ephemeral
+		// layer is never committed.
 		err = v.sb.BeginRun()
 	}
 	if err != nil {

@@ -21,9 +21,9 @@ import (
 // IDMaps says how the parent maps IDs into the sandbox.
 type IDMaps struct {
 	UID, GID []idmap.Mapping
-	// With helpers, newuidmap/newgidmap write the maps after init starts (sub-IDs
-	// need the setuid helpers); without, the one-line maps are written by the Go
-	// runtime at clone time and setgroups is denied.
+	// With helpers, newuidmap/newgidmap write the maps (sub-IDs need the setuid
+	// helpers); without, the parent writes the one-line maps itself and denies
+	// setgroups.
 	NewUIDMap, NewGIDMap string
 }
 
@@ -56,35 +56,90 @@ var forwarded = []os.Signal{
 	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
 }
 
-// Run starts init in new namespaces, maps its IDs, releases it and waits for the
-// command. It returns a *ChildError for failures inside.
+// Started is an init cloned before the plan was complete: its Go runtime starts
+// (several milliseconds) while the parent parses flags and plans, and it waits
+// on fd 3 for its Config. Run consumes it; Close ends one that was not used.
+type Started struct {
+	cmd                *exec.Cmd
+	toInitW, fromInitR *os.File
+	shareNet           bool
+	err                error
+}
+
+// Start clones init with every namespace (the host's network with shareNet).
+// The ID maps are written later, by Run.
 //
 // Preconditions: the calling goroutine is locked to the main OS thread, which
 // never exits: the kernel sends init PR_SET_PDEATHSIG when the *thread* that
 // forked it dies, not the process (go.dev/issue/27505).
-func Run(ctx context.Context, spec *Spec) (Result, error) {
+func Start(shareNet bool) *Started {
+	st := &Started{shareNet: shareNet}
 	// Pipes named at the call site: init gets toInit's read end as fd 3 and
 	// fromInit's write end as fd 4.
 	toInitR, toInitW, err := os.Pipe()
 	if err != nil {
-		return Result{}, fmt.Errorf("create sync pipe: %w", err)
+		st.err = fmt.Errorf("create sync pipe: %w", err)
+		return st
 	}
 	fromInitR, fromInitW, err := os.Pipe()
 	if err != nil {
-		return Result{}, fmt.Errorf("create message pipe: %w", err)
+		toInitR.Close()
+		toInitW.Close()
+		st.err = fmt.Errorf("create message pipe: %w", err)
+		return st
 	}
-	cmd := initCommand(spec, toInitR, fromInitW)
-	// Config goes into the pipe before init starts: it is small, so the write
-	// cannot block, and init finds it on its first read.
-	if _, err := toInitW.Write(encode(Msg{Type: MsgConfig, Config: &spec.Config})); err != nil {
-		return Result{}, fmt.Errorf("send config: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return Result{}, startError(err)
-	}
+	st.cmd = initCommand(shareNet, toInitR, fromInitW)
+	st.err = st.cmd.Start()
 	toInitR.Close()
 	fromInitW.Close()
+	if st.err != nil {
+		st.err = startError(st.err)
+		toInitW.Close()
+		fromInitR.Close()
+		return st
+	}
+	st.toInitW, st.fromInitR = toInitW, fromInitR
+	return st
+}
+
+// Close kills an init that Run did not take.
+func (st *Started) Close() {
+	if st == nil || st.cmd == nil || st.cmd.Process == nil || st.toInitW == nil {
+		return
+	}
+	_ = st.cmd.Process.Kill()
+	_ = st.cmd.Wait()
+	st.toInitW.Close()
+	st.fromInitR.Close()
+	st.toInitW = nil
+}
+
+// Run hands init its Config, maps its IDs, places it in a cgroup, releases it
+// and waits for the command. pre is an init started early, or nil. It returns a
+// *ChildError for failures inside.
+//
+// Preconditions: as for Start.
+func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
+	st := pre
+	if st == nil || st.err != nil || st.toInitW == nil || st.shareNet != spec.ShareNet {
+		pre.Close()
+		st = Start(spec.ShareNet)
+	}
+	if st.err != nil {
+		return Result{}, st.err
+	}
+	cmd, toInitW := st.cmd, st.toInitW
+	st.toInitW = nil // taken: Close no longer applies
 	defer toInitW.Close()
+	abort := func(err error) (Result, error) {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		st.fromInitR.Close()
+		return Result{}, err
+	}
+	if _, err := toInitW.Write(encode(Msg{Type: MsgConfig, Config: &spec.Config})); err != nil {
+		return abort(fmt.Errorf("send config: %w", err))
+	}
 
 	// Forward from now on: a SIGTERM during setup must still end the sandbox.
 	sigs := make(chan os.Signal, 8)
@@ -96,11 +151,6 @@ func Run(ctx context.Context, spec *Spec) (Result, error) {
 		}
 	}()
 
-	abort := func(err error) (Result, error) {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return Result{}, err
-	}
 	// The cgroup (a D-Bus round trip) is made while the ID maps are written
 	// and while init mounts: none waits for another.
 	placed := make(chan placement, 1)
@@ -112,11 +162,9 @@ func Run(ctx context.Context, spec *Spec) (Result, error) {
 	} else {
 		placed <- placement{}
 	}
-	if spec.Maps.useHelpers() {
-		if err := idmap.Apply(ctx, spec.Maps.NewUIDMap, spec.Maps.NewGIDMap, cmd.Process.Pid, spec.Maps.UID, spec.Maps.GID); err != nil {
-			<-placed
-			return abort(fmt.Errorf("map IDs: %w", err))
-		}
+	if err := writeMaps(ctx, cmd.Process.Pid, spec.Maps); err != nil {
+		<-placed
+		return abort(fmt.Errorf("map IDs: %w", err))
 	}
 	// Mapped, then Go: init may only create files once its IDs exist, and may
 	// only start the command once the cgroup holds it ("scope before Go": not
@@ -135,7 +183,7 @@ func Run(ctx context.Context, spec *Spec) (Result, error) {
 
 	job := newJob(toInitW)
 	defer job.restore()
-	last, readErr := readMessages(fromInitR, job.stopped)
+	last, readErr := readMessages(st.fromInitR, job.stopped)
 	waitErr := cmd.Wait()
 	res, err := result(last, readErr, waitErr, cmd.ProcessState)
 	if cmd.ProcessState != nil {
@@ -144,17 +192,43 @@ func Run(ctx context.Context, spec *Spec) (Result, error) {
 	return res, err
 }
 
+// writeMaps writes init's ID maps: with the setuid helpers for sub-IDs, or
+// directly for a one-line map of our own IDs, which the kernel lets an
+// unprivileged parent write once setgroups is denied.
+func writeMaps(ctx context.Context, pid int, m IDMaps) error {
+	if m.useHelpers() {
+		return idmap.Apply(ctx, m.NewUIDMap, m.NewGIDMap, pid, m.UID, m.GID)
+	}
+	line := func(ms []idmap.Mapping) []byte {
+		var b []byte
+		for _, e := range ms {
+			b = fmt.Appendf(b, "%d %d %d\n", e.Inside, e.Outside, e.Count)
+		}
+		return b
+	}
+	proc := fmt.Sprintf("/proc/%d/", pid)
+	for _, f := range []struct {
+		name string
+		data []byte
+	}{{"setgroups", []byte("deny")}, {"uid_map", line(m.UID)}, {"gid_map", line(m.GID)}} {
+		if err := os.WriteFile(proc+f.name, f.data, 0); err != nil {
+			return fmt.Errorf("write %s: %w", f.name, err)
+		}
+	}
+	return nil
+}
+
 type placement struct {
 	dir string
 	err error
 }
 
-func initCommand(spec *Spec, syncR, msgW *os.File) *exec.Cmd {
+func initCommand(shareNet bool, syncR, msgW *os.File) *exec.Cmd {
 	// No CLONE_NEWCGROUP here: init makes its cgroup namespace once it sits
 	// in its final cgroup, so the namespace's root is that cgroup.
 	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
 		unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
-	if !spec.ShareNet {
+	if !shareNet {
 		flags |= unix.CLONE_NEWNET
 	}
 	attr := &syscall.SysProcAttr{
@@ -165,14 +239,9 @@ func initCommand(spec *Spec, syncR, msgW *os.File) *exec.Cmd {
 		// delivered twice.
 		Setpgid: true,
 		// Init keeps the capabilities it has in the new user namespace across
-		// its exec even though it is not root there (or not mapped yet): it
-		// needs them for mounts, and drops them all before the command runs.
+		// its exec although it is not mapped yet: it needs them for mounts,
+		// and drops them all before the command runs.
 		AmbientCaps: allCaps(),
-	}
-	if !spec.Maps.useHelpers() {
-		attr.UidMappings = toSys(spec.Maps.UID)
-		attr.GidMappings = toSys(spec.Maps.GID)
-		attr.GidMappingsEnableSetgroups = false
 	}
 	return &exec.Cmd{
 		Path:        "/proc/self/exe",
