@@ -145,6 +145,9 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 	}
 	v.maps, _ = planMapsQuiet(r.Map, uid, gid)
 	dir := realCwd
+	if r.Rootfs != "" {
+		dir = "/"
+	}
 	if r.Chdir != "" {
 		dir = r.Chdir
 		if !filepath.IsAbs(dir) {
@@ -189,6 +192,11 @@ func (r *RunCmd) mounts(cwd string, log *slog.Logger) (*view, []userns.Mount, er
 	if err != nil {
 		return nil, nil, err
 	}
+	if r.Rootfs != "" {
+		// Another system's tree: nothing of the host's session belongs in it.
+		plan = append(plan, userns.BasePlan("")...)
+		return v, plan, r.userMounts(v, &plan, cwd)
+	}
 	plan = append(plan, userns.BasePlan(runtimeDir())...)
 	switch {
 	case r.Cow:
@@ -211,6 +219,11 @@ func (r *RunCmd) mounts(cwd string, log *slog.Logger) (*view, []userns.Mount, er
 			plan = append(plan, userns.Mount{Kind: userns.Hide, Src: real, Dst: real})
 		}
 	}
+	return v, plan, r.userMounts(v, &plan, cwd)
+}
+
+// userMounts appends the user's --ro/--rw/--tmpfs in the order given.
+func (r *RunCmd) userMounts(v *view, plan *[]userns.Mount, cwd string) error {
 	// kong keeps repeated flags of each kind in order, but not the order
 	// between kinds; walk the original argv to interleave them as typed.
 	for _, f := range orderedMountFlags(os.Args[1:], r) {
@@ -229,11 +242,11 @@ func (r *RunCmd) mounts(cwd string, log *slog.Logger) (*view, []userns.Mount, er
 		}
 		if err != nil {
 			v.close(nil, 0)
-			return nil, nil, fmt.Errorf("%s %w", f.flag, err)
+			return fmt.Errorf("%s %w", f.flag, err)
 		}
-		plan = append(plan, m)
+		*plan = append(*plan, m)
 	}
-	return v, plan, nil
+	return nil
 }
 
 func resolveSource(p string) (string, error) {

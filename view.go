@@ -23,6 +23,7 @@ type ViewFlags struct {
 	Wait    bool     `help:"With --name: wait for another run of NAME to end instead of failing." group:"Filesystem"`
 	Hide    []string `sep:"none" help:"Hide PATH inside (an empty directory or /dev/null), repeatable." placeholder:"PATH" group:"Filesystem"`
 	Show    []string `sep:"none" help:"Take PATH off the hidden-by-default list, repeatable." placeholder:"PATH" group:"Filesystem"`
+	Rootfs  string   `help:"Use DIR (a debootstrap tree, an unpacked image) as the lower layer instead of the host's /; the current directory is not bound." placeholder:"DIR" group:"Filesystem"`
 }
 
 // hiddenByDefault are the user's secrets, relative to $HOME: the command does not
@@ -87,6 +88,14 @@ func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
 	if err != nil {
 		v.close(nil, 0)
 		return nil, nil, err
+	}
+	if r.Rootfs != "" {
+		m, err := r.rootfsLayer(v)
+		if err != nil {
+			v.close(nil, 0)
+			return nil, nil, err
+		}
+		return v, []userns.Mount{m}, nil
 	}
 	fuse := r.Overlay == "fuse" || (r.Overlay == "auto" && r.UID == 0)
 	if fuse {
@@ -256,4 +265,35 @@ func absUnder(cwd, p string) string {
 		p = filepath.Join(cwd, p)
 	}
 	return filepath.Clean(p)
+}
+
+// rootfsLayer is the whole root as one overlay of DIR: a plain directory tree
+// has no mounts below it, so the kernel takes it as one lower layer (fuse with
+// --overlay fuse or for --uid 0, as for the host).
+func (r *RunCmd) rootfsLayer(v *view) (userns.Mount, error) {
+	dir, err := resolveSource(absUnder(mustGetwd(), r.Rootfs))
+	if err != nil {
+		return userns.Mount{}, fmt.Errorf("--rootfs %w", err)
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return userns.Mount{}, fmt.Errorf("--rootfs %s: not a directory", r.Rootfs)
+	}
+	if dir == "/" {
+		return userns.Mount{}, fmt.Errorf("--rootfs /: that is the default view; drop --rootfs")
+	}
+	if m := mountBelow(mountPoints(), dir); m != "" {
+		return userns.Mount{}, fmt.Errorf("--rootfs %s: %s is mounted inside it; the overlay cannot cover a tree with mounts (unmount it, or use a copy)", r.Rootfs, m)
+	}
+	upper, work, err := v.sb.Layer(dir)
+	if err != nil {
+		return userns.Mount{}, err
+	}
+	fuse := r.Overlay == "fuse" || (r.Overlay == "auto" && r.UID == 0)
+	return userns.Mount{Kind: userns.Overlay, Src: dir, Dst: "/", Upper: upper, Work: work,
+		Fuse: fuse, Squash: fuse && r.UID == 0, FuseFallback: r.Overlay == "auto"}, nil
+}
+
+func mustGetwd() string {
+	wd, _ := os.Getwd()
+	return wd
 }
