@@ -64,10 +64,12 @@ func (c *CgroupFlags) wantScope() bool {
 
 // scopeRun is the cgroup side of one run, in the parent.
 type scopeRun struct {
-	limits systemdcgroup.Limits
-	desc   string
-	conn   *systemdcgroup.Conn
-	scope  *systemdcgroup.Scope
+	limits   systemdcgroup.Limits
+	desc     string
+	auto     bool // --cgroup auto: our own delegated cgroup may stand in for systemd
+	conn     *systemdcgroup.Conn
+	scope    *systemdcgroup.Scope
+	ownScope *systemdcgroup.OwnScope
 }
 
 func newScopeRun(c *CgroupFlags, argv []string) *scopeRun {
@@ -75,20 +77,29 @@ func newScopeRun(c *CgroupFlags, argv []string) *scopeRun {
 	if len(desc) > 200 {
 		desc = desc[:200] + "..."
 	}
-	return &scopeRun{limits: c.limits, desc: desc}
+	return &scopeRun{limits: c.limits, desc: desc, auto: c.Cgroup == "auto"}
 }
 
 // place starts the scope holding init and checks that every limit asked for can
-// be enforced there: never silently unlimited.
+// be enforced there: never silently unlimited. Without a systemd user manager,
+// --cgroup auto uses our own cgroup when it is delegated to us and writable.
 func (s *scopeRun) place(ctx context.Context, pid int) (string, error) {
-	conn, err := systemdcgroup.Connect(ctx)
-	if err != nil {
-		return "", fmt.Errorf("cgroup: %w", err)
-	}
-	s.conn = conn
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	name := fmt.Sprintf("sandbox-%d-%s.scope", os.Getpid(), hex.EncodeToString(rnd[:]))
+	conn, err := systemdcgroup.Connect(ctx)
+	if err != nil {
+		if own, ok := systemdcgroup.OwnCgroup(); ok && s.auto {
+			scope, oerr := systemdcgroup.StartOwnScope(own, name, pid, s.limits)
+			if oerr != nil {
+				return "", fmt.Errorf("cgroup: %w; and %w", err, oerr)
+			}
+			s.ownScope = scope
+			return scope.Path(), nil
+		}
+		return "", fmt.Errorf("cgroup: %w", err)
+	}
+	s.conn = conn
 	scope, err := conn.StartScope(ctx, name, s.desc, pid, s.limits)
 	if err != nil {
 		return "", fmt.Errorf("cgroup: %w", err)
@@ -103,6 +114,13 @@ func (s *scopeRun) place(ctx context.Context, pid int) (string, error) {
 // finish reads the scope's resource use, then removes the scope. It runs once
 // init has exited, so the scope holds no process.
 func (s *scopeRun) finish(log *slog.Logger) (systemdcgroup.Stats, bool) {
+	if s.ownScope != nil {
+		st, err := systemdcgroup.ReadStats(s.ownScope.Path())
+		if rerr := s.ownScope.Remove(); rerr != nil {
+			log.Warn("remove cgroup", "dir", s.ownScope.Path(), "err", rerr)
+		}
+		return st, err == nil
+	}
 	if s.conn == nil {
 		return systemdcgroup.Stats{}, false
 	}
