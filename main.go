@@ -12,7 +12,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"strings"
 
 	"github.com/alecthomas/kong"
 
@@ -85,11 +84,11 @@ func prestart(args []string) *userns.Started {
 		return nil
 	}
 	for _, a := range args[:i] {
-		if a == "--share-net" || strings.HasPrefix(a, "--share-net=") || a == "--help" || a == "-h" {
+		if a == "--help" || a == "-h" {
 			return nil
 		}
 	}
-	return userns.Start(false)
+	return userns.Start(netArgsHost(args))
 }
 
 func runCLI(args []string) int {

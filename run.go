@@ -32,9 +32,9 @@ type RunCmd struct {
 	RW       []string `name:"rw" sep:"none" help:"Bind host PATH read-write at DEST (default: the same path) (repeatable)." placeholder:"PATH[:DEST]"`
 	RO       []string `name:"ro" sep:"none" help:"Bind host PATH read-only at DEST (repeatable)." placeholder:"PATH[:DEST]"`
 	Tmpfs    []string `sep:"none" help:"Mount an empty tmpfs at DEST (repeatable)." placeholder:"DEST"`
-	ShareNet bool     `help:"Keep the host's network (default: a new network namespace with only lo)."`
 	Verbose  bool     `short:"v" help:"Say what sandbox does, on stderr."`
 	ViewFlags
+	NetFlags
 	LockFlags
 	CgroupFlags
 
@@ -67,6 +67,9 @@ func (r *RunCmd) Validate() error {
 	if err := r.ViewFlags.validate(); err != nil {
 		return err
 	}
+	if err := r.NetFlags.validate(); err != nil {
+		return err
+	}
 	return r.CgroupFlags.validate()
 }
 
@@ -79,6 +82,11 @@ func (r *RunCmd) Run(code *int, pre *userns.Started) error {
 	}
 	status := exitSetup
 	defer func() { v.close(r.Cmd, status) }()
+	nr, err := r.netPlan(spec, v)
+	if err != nil {
+		return err
+	}
+	defer nr.close()
 	var scope *scopeRun
 	if r.wantScope() {
 		scope = newScopeRun(&r.CgroupFlags, r.Cmd)
@@ -157,11 +165,10 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 	spec := &userns.Spec{
 		Config: userns.Config{
 			Argv: r.Cmd, Env: env, Dir: dir, UID: inUID, GID: inGID,
-			Hostname: r.Hostname, Mounts: mounts, NetLo: !r.ShareNet, Verbose: r.Verbose,
+			Hostname: r.Hostname, Mounts: mounts, Verbose: r.Verbose,
 			Caps: caps, Seccomp: filter,
 		},
-		Maps:     maps,
-		ShareNet: r.ShareNet,
+		Maps: maps,
 	}
 	if needsFuse(mounts) {
 		// Init runs with an empty environment: it gets the helper's path.
@@ -244,6 +251,7 @@ func (r *RunCmd) userMounts(v *view, plan *[]userns.Mount, cwd string) error {
 			v.close(nil, 0)
 			return fmt.Errorf("%s %w", f.flag, err)
 		}
+		m.FromFlag = true
 		*plan = append(*plan, m)
 	}
 	return nil

@@ -54,9 +54,10 @@ type filter struct {
 // Docker's conditions are evaluated for this sandbox: includes.arches and
 // excludes.arches against GOARCH, minKernel against the running kernel, and
 // caps as for a command with no capabilities, which is what the sandbox
-// gives non-root commands (a root command's capabilities only reach the
-// sandbox's own namespaces, and the mount calls they would unlock stay
-// denied). The rest is as in FromSpec.
+// gives non-root commands: an entry that Docker enables for a capability
+// stays out even for a root command that holds it in the sandbox (say
+// chroot for CAP_SYS_CHROOT), the safe direction. The rest is as in
+// FromSpec.
 func ParseProfile(data []byte) (*Policy, error) {
 	if err := checkShape(data); err != nil {
 		return nil, err

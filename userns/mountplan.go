@@ -37,6 +37,8 @@ type Mount struct {
 	Mode     uint32    `json:"mode,omitempty"` // for Tmpfs
 	// Optional steps are skipped when Src is missing (a host path that may not exist).
 	Optional bool `json:"optional,omitempty"`
+	// FromFlag marks the user's own --ro/--rw/--tmpfs steps.
+	FromFlag bool `json:"-"`
 	// Overlay: the upper and work directories, host paths the user owns.
 	Upper string `json:"upper,omitempty"`
 	Work  string `json:"work,omitempty"`

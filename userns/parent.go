@@ -39,6 +39,11 @@ type Spec struct {
 	// cgroup's host directory. It runs while the IDs are mapped; init is not
 	// released to start the command until it has returned.
 	Place func(ctx context.Context, pid int) (string, error)
+	// Network, when set, gives init's network namespace its user-mode stack.
+	// It runs after the ID maps are written and before init may mount, so
+	// the stack's helpers find init's namespaces mapped and its mount
+	// namespace still the host's.
+	Network func(ctx context.Context, pid int) error
 }
 
 // Result is how the command ended.
@@ -165,6 +170,12 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 	if err := writeMaps(ctx, cmd.Process.Pid, spec.Maps); err != nil {
 		<-placed
 		return abort(fmt.Errorf("map IDs: %w", err))
+	}
+	if spec.Network != nil {
+		if err := spec.Network(ctx, cmd.Process.Pid); err != nil {
+			<-placed
+			return abort(fmt.Errorf("network: %w", err))
+		}
 	}
 	// Mapped, then Go: init may only create files once its IDs exist, and may
 	// only start the command once the cgroup holds it ("scope before Go": not

@@ -3,8 +3,12 @@
 package main
 
 import (
+	"bufio"
+	"errors"
 	"fmt"
+	"net"
 	"os"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +30,12 @@ func main() {
 	switch os.Args[1] {
 	case "syscalls":
 		syscalls()
+	case "connect":
+		connect("tcp", os.Args[2])
+	case "connect-abstract":
+		connect("unix", "@"+os.Args[2])
+	case "serve":
+		serve(os.Args[2])
 	case "tiocsti":
 		c := byte('#')
 		_, _, e := unix.Syscall(unix.SYS_IOCTL, 0, unix.TIOCSTI, uintptr(unsafe.Pointer(&c)))
@@ -84,4 +94,41 @@ func errno(e unix.Errno) string {
 		return "OK"
 	}
 	return unix.ErrnoName(e)
+}
+
+// connect dials addr and prints "ok LINE" (the first line the peer sent) or the
+// errno of the failure.
+func connect(network, addr string) {
+	c, err := net.DialTimeout(network, addr, 3*time.Second)
+	if err != nil {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			fmt.Println("connect", unix.ErrnoName(errno))
+		} else {
+			fmt.Println("connect", "error:", err)
+		}
+		return
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	fmt.Println("connect ok", line)
+}
+
+// serve answers every TCP connection on addr with one line, for the network
+// tests' test host.
+func serve(addr string) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		os.Exit(1)
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			continue
+		}
+		fmt.Fprintln(c, "hello-from-test-host")
+		c.Close()
+	}
 }

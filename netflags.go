@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"sandbox/network"
+	"sandbox/userns"
+)
+
+// NetFlags choose the sandbox's network.
+type NetFlags struct {
+	Net               string `default:"none" help:"Network: none (only lo, the default), host (the host's network, its abstract Unix sockets too), user (pasta, else slirp4netns), pasta, slirp4netns." placeholder:"MODE" group:"Network"`
+	ShareNet          bool   `help:"Same as --net host." group:"Network"`
+	AllowHostLoopback bool   `help:"In the user modes, let the sandbox reach the host's 127.0.0.1 through the gateway address." group:"Network"`
+	MTU               int    `name:"mtu" help:"MTU of the user-mode interface (default 65520)." placeholder:"N" group:"Network"`
+	CIDR              string `name:"cidr" help:"Subnet of the user-mode network (default 10.0.2.0/24: the sandbox is .100, the gateway .2, DNS .3)." placeholder:"CIDR" group:"Network"`
+}
+
+func (n *NetFlags) validate() error {
+	if n.ShareNet {
+		if n.Net != "none" && n.Net != "host" {
+			return fmt.Errorf("--share-net with --net %s: pick one", n.Net)
+		}
+		n.Net = network.Host
+	}
+	mode, err := network.Pick(n.Net)
+	if err != nil {
+		return err
+	}
+	n.Net = mode
+	if n.MTU != 0 && (n.MTU < 1280 || n.MTU > 65520) {
+		return fmt.Errorf("--mtu %d: want 1280 to 65520", n.MTU)
+	}
+	if n.CIDR != "" {
+		ip, ipnet, err := net.ParseCIDR(n.CIDR)
+		if err != nil || ip.To4() == nil {
+			return fmt.Errorf("--cidr %q: want an IPv4 subnet such as 10.0.2.0/24", n.CIDR)
+		}
+		if ones, _ := ipnet.Mask.Size(); ones > 24 {
+			return fmt.Errorf("--cidr %q: want a /24 or larger (the sandbox takes .100)", n.CIDR)
+		}
+	}
+	if !network.IsUser(n.Net) && (n.AllowHostLoopback || n.MTU != 0 || n.CIDR != "") {
+		return fmt.Errorf("--allow-host-loopback, --mtu and --cidr need a user-mode network (--net user)")
+	}
+	return nil
+}
+
+// dnsAddress is the stack's DNS forwarder: .3 of the subnet, for both drivers.
+func (n *NetFlags) dnsAddress() string {
+	cidr := n.CIDR
+	if cidr == "" {
+		cidr = "10.0.2.0/24"
+	}
+	_, ipnet, _ := net.ParseCIDR(cidr)
+	ip := ipnet.IP.To4()
+	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+3).String()
+}
+
+// netPlan sets up spec for the network mode: the user-mode stack as a hook the
+// parent runs while init waits, and /etc/resolv.conf pointing at its DNS
+// forwarder. It returns what to stop after the run.
+func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
+	spec.ShareNet = r.Net == network.Host
+	spec.Config.NetLo = !spec.ShareNet
+	if !network.IsUser(r.Net) {
+		return nil, nil
+	}
+	dir := v.sb.Dir
+	resolv := filepath.Join(dir, "resolv.conf")
+	if err := os.WriteFile(resolv, network.ResolvConf(r.dnsAddress()), 0o644); err != nil {
+		return nil, fmt.Errorf("write resolv.conf: %w", err)
+	}
+	// Before the user's own mounts, so --ro FILE:/etc/resolv.conf still wins.
+	spec.Config.Mounts = insertBeforeUser(spec.Config.Mounts, userns.Mount{Kind: userns.Bind, Src: resolv, Dst: "/etc/resolv.conf", ReadOnly: true})
+	var logw io.Writer = io.Discard
+	if r.Verbose {
+		logw = os.Stderr
+	}
+	nr := &netRun{opts: network.Options{Mode: r.Net, AllowHostLoopback: r.AllowHostLoopback, MTU: r.MTU, CIDR: r.CIDR, Log: logw}, state: dir}
+	spec.Network = nr.setup
+	return nr, nil
+}
+
+// insertBeforeUser puts m after the sandbox's own mounts and before the ones
+// from --ro/--rw/--tmpfs (the last Bind/Tmpfs steps that came from flags).
+func insertBeforeUser(mounts []userns.Mount, m userns.Mount) []userns.Mount {
+	i := len(mounts)
+	for i > 0 && mounts[i-1].FromFlag {
+		i--
+	}
+	out := append([]userns.Mount{}, mounts[:i]...)
+	out = append(out, m)
+	return append(out, mounts[i:]...)
+}
+
+type netRun struct {
+	opts  network.Options
+	state string
+	net   *network.Net
+}
+
+func (n *netRun) setup(ctx context.Context, pid int) error {
+	var err error
+	n.net, err = network.Setup(ctx, n.opts, pid, n.state)
+	return err
+}
+
+func (n *netRun) close() {
+	if n != nil {
+		_ = n.net.Close()
+	}
+}
+
+func netArgsHost(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--share-net" || strings.HasPrefix(a, "--share-net=") || a == "--net=host" {
+			return true
+		}
+	}
+	for i := 0; i+1 < len(args) && args[i] != "--"; i++ {
+		if args[i] == "--net" && args[i+1] == "host" {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,141 @@
+// Package network gives the sandbox its network: none (a new namespace with
+// only lo, the default), the host's, or user-mode networking through pasta or
+// slirp4netns, driven by rootlesskit's network drivers.
+//
+// Runs in the parent (host namespaces), after init's ID maps are written and
+// before init mounts: the drivers join init's user and network namespaces by
+// PID (slirp4netns's also runs `ip` in init's mount namespace, which must still
+// be the host's tree then).
+package network
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"strings"
+
+	rknet "github.com/rootless-containers/rootlesskit/v3/pkg/network"
+	"github.com/rootless-containers/rootlesskit/v3/pkg/network/pasta"
+)
+
+// Modes of --net.
+const (
+	None        = "none"
+	Host        = "host"
+	Pasta       = "pasta"
+	Slirp4netns = "slirp4netns"
+	User        = "user" // pasta, else slirp4netns
+)
+
+// Options configure a user-mode network.
+type Options struct {
+	Mode string
+	// AllowHostLoopback lets the sandbox reach the host's 127.0.0.1 through
+	// the gateway address; off by default (local databases, X11, ...).
+	AllowHostLoopback bool
+	MTU               int    // 0: the driver's default (65520)
+	CIDR              string // "": 10.0.2.0/24
+	Log               io.Writer
+}
+
+// IsUser says whether mode needs a user-mode stack (a helper process).
+func IsUser(mode string) bool { return mode == Pasta || mode == Slirp4netns || mode == User }
+
+// Pick resolves --net user to the first stack installed, and checks that an
+// explicit one is. The error names the package to install.
+func Pick(mode string) (string, error) {
+	switch mode {
+	case None, Host:
+		return mode, nil
+	case Pasta, Slirp4netns:
+		if _, err := exec.LookPath(mode); err != nil {
+			return "", fmt.Errorf("--net %s: %s not found; fix: apt install %s", mode, mode, pkg(mode))
+		}
+		return mode, nil
+	case User:
+		for _, m := range []string{Pasta, Slirp4netns} {
+			if _, err := exec.LookPath(m); err == nil {
+				return m, nil
+			}
+		}
+		return "", fmt.Errorf("--net user: neither pasta nor slirp4netns is installed; fix: apt install passt (or slirp4netns)")
+	}
+	return "", fmt.Errorf("--net %q: want none, host, user, pasta or slirp4netns", mode)
+}
+
+func pkg(mode string) string {
+	if mode == Pasta {
+		return "passt"
+	}
+	return mode
+}
+
+// Net is a configured user-mode network.
+type Net struct {
+	// DNS is the address of the stack's DNS forwarder, for /etc/resolv.conf.
+	DNS     string
+	cleanup func() error
+}
+
+// Close stops the helper (slirp4netns; pasta ends with the namespace).
+func (n *Net) Close() error {
+	if n == nil || n.cleanup == nil {
+		return nil
+	}
+	return n.cleanup()
+}
+
+// Setup starts the user-mode stack for the network namespace of process pid.
+func Setup(ctx context.Context, o Options, pid int, stateDir string) (*Net, error) {
+	var ipnet *net.IPNet
+	if o.CIDR != "" {
+		_, n, err := net.ParseCIDR(o.CIDR)
+		if err != nil {
+			return nil, fmt.Errorf("--cidr %q: %w", o.CIDR, err)
+		}
+		ipnet = n
+	}
+	var d rknet.ParentDriver
+	var err error
+	switch o.Mode {
+	case Pasta:
+		bin, _ := exec.LookPath(Pasta)
+		d, err = pasta.NewParentDriver(o.Log, bin, o.MTU, ipnet, "tap0", "", !o.AllowHostLoopback, false, false)
+	case Slirp4netns:
+		// Not rootlesskit's slirp4netns driver: it prepares the tap with
+		// `nsenter --preserve-credentials ip tuntap add`, which keeps
+		// capabilities only when the caller is root inside (rootlesskit's
+		// map); ours keeps the caller's own ID, so ip would run without
+		// them. slirp4netns creates and configures the tap itself.
+		return startSlirp(ctx, o, ipnet, pid)
+	default:
+		return nil, fmt.Errorf("network mode %q has no user-mode stack", o.Mode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("prepare %s: %w", o.Mode, err)
+	}
+	msg, cleanup, err := d.ConfigureNetwork(pid, stateDir, "")
+	if err != nil {
+		if cleanup != nil {
+			_ = cleanup()
+		}
+		return nil, fmt.Errorf("start %s: %w", o.Mode, oneLine(err))
+	}
+	n := &Net{cleanup: cleanup}
+	if len(msg.DNS) > 0 {
+		n.DNS = msg.DNS[0]
+	}
+	return n, nil
+}
+
+// ResolvConf is /etc/resolv.conf for the sandbox: the stack's DNS forwarder.
+func ResolvConf(dns string) []byte {
+	return []byte("# written by sandbox: the user-mode network's DNS forwarder\nnameserver " + dns + "\n")
+}
+
+func oneLine(err error) error {
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	return fmt.Errorf("%s", s)
+}
