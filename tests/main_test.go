@@ -35,7 +35,9 @@ func TestMain(m *testing.M) {
 	probeDir, err := os.MkdirTemp(filepath.Join(home, ".cache"), "sandbox-probe-")
 	if err == nil {
 		probe = filepath.Join(probeDir, "probe")
-		err = exec.Command("go", "build", "-o", probe, "./probe").Run()
+		pb := exec.Command("go", "build", "-o", probe, "./probe")
+		pb.Env = append(os.Environ(), "CGO_ENABLED=0") // static: it also runs as a whole --rootfs userland
+		err = pb.Run()
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests: build probe:", err)
