@@ -20,6 +20,8 @@ type NetFlags struct {
 	AllowHostLoopback bool   `help:"In the user modes, let the sandbox reach the host's 127.0.0.1 through the gateway address." group:"Network"`
 	MTU               int    `name:"mtu" help:"MTU of the user-mode interface (default 65520)." placeholder:"N" group:"Network"`
 	CIDR              string `name:"cidr" help:"Subnet of the user-mode network (default 10.0.2.0/24: the sandbox is .100, the gateway .2, DNS .3)." placeholder:"CIDR" group:"Network"`
+
+	picked bool // --net user chose the stack
 }
 
 func (n *NetFlags) validate() error {
@@ -33,6 +35,7 @@ func (n *NetFlags) validate() error {
 	if err != nil {
 		return err
 	}
+	n.picked = n.Net == network.User
 	n.Net = mode
 	if n.MTU != 0 && (n.MTU < 1280 || n.MTU > 65520) {
 		return fmt.Errorf("--mtu %d: want 1280 to 65520", n.MTU)
@@ -71,6 +74,9 @@ func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
 	spec.Config.NetLo = !spec.ShareNet
 	if !network.IsUser(r.Net) {
 		return nil, nil
+	}
+	if r.picked && r.Verbose {
+		fmt.Fprintf(os.Stderr, "sandbox: --net user: using %s\n", r.Net)
 	}
 	dir := v.sb.Dir
 	resolv := filepath.Join(dir, "resolv.conf")
