@@ -144,3 +144,63 @@ func TestRootfs(t *testing.T) {
 		t.Errorf("--rootfs: a write reached the tree")
 	}
 }
+
+// A commit killed part way leaves every host file either old or new, never
+// half written.
+func TestKilledCommitIsAtomicPerFile(t *testing.T) {
+	requires(t, UserNS)
+	name := fmt.Sprintf("kill-%d", os.Getpid())
+	t.Cleanup(func() { sandbox(t, "", nil, "rm", name) })
+	host := workdir(t)
+	old := strings.Repeat("o", 256<<10)
+	for i := 0; i < 40; i++ {
+		os.WriteFile(filepath.Join(host, fmt.Sprintf("f%02d", i)), []byte(old), 0o644)
+	}
+	script := fmt.Sprintf(`cd %q && for f in f*; do head -c 262144 /dev/zero | tr '\0' n > $f; done`, host)
+	if r := sandbox(t, "", nil, "--name", name, "--", "sh", "-c", script); r.code != 0 {
+		t.Fatalf("run: %d %s", r.code, r.stderr)
+	}
+	for _, delay := range []time.Duration{2 * time.Millisecond, 8 * time.Millisecond, 30 * time.Millisecond} {
+		cmd := exec.Command(bin, "commit", "--force", name)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		for i := 0; i < 40; i++ {
+			b, err := os.ReadFile(filepath.Join(host, fmt.Sprintf("f%02d", i)))
+			if err != nil {
+				t.Fatalf("f%02d after a killed commit: %v", i, err)
+			}
+			if s := string(b); s != old && s != strings.Repeat("n", 256<<10) {
+				t.Fatalf("f%02d is neither old nor new after a commit killed at %v (%d bytes)", i, delay, len(b))
+			}
+		}
+	}
+	// Whatever the kills left, a full commit finishes the job.
+	if r := sandbox(t, "", nil, "commit", "--force", name); r.code != 0 {
+		t.Fatalf("commit after kills: %d %s", r.code, r.stderr)
+	}
+	for i := 0; i < 40; i++ {
+		if b, _ := os.ReadFile(filepath.Join(host, fmt.Sprintf("f%02d", i))); string(b) != strings.Repeat("n", 256<<10) {
+			t.Fatalf("f%02d not new after the final commit", i)
+		}
+	}
+	// Nothing but the 40 files (a killed commit may leave a temporary
+	// ".sandbox-*" file behind; nothing else).
+	ents, _ := os.ReadDir(host)
+	n := 0
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".sandbox-") {
+			n++
+		}
+	}
+	if n != 40 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("host directory holds %d entries after the commits: %v", len(ents), names)
+	}
+}
