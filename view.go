@@ -126,12 +126,14 @@ func (v *view) close(argv []string, status int) {
 		return
 	}
 	if v.ephemeral {
-		err := v.sb.Destroy()
+		// Back to the pool of ephemeral slots, emptied: the next run reuses
+		// the layer directories instead of making and removing them.
+		err := v.sb.Release()
 		if err != nil && v.maps.UID != nil {
-			// Files the command made as other IDs: remove them as root of
-			// a namespace with our map, then the rest.
+			// Files the command made as other IDs: Release set the slot
+			// aside; remove it as root of a namespace with our map.
 			if rerr := userns.RemoveAll(context.Background(), v.maps, v.sb.Dir); rerr == nil {
-				err = v.sb.Destroy()
+				err = v.sb.Release()
 			}
 		}
 		if err != nil {

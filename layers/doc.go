@@ -14,13 +14,21 @@
 //	    layers/KEY/path                the host path P this layer overlays (source of truth)
 //	    layers/KEY/upper               overlay upperdir: the changes to P
 //	    layers/KEY/work                overlay workdir
-//	  .ephemeral/RANDOM/               an unnamed sandbox, same layout plus:
-//	    owner                          "PID STARTTIME" of the process that owns it
+//	  .ephemeral/slot-N/               an unnamed sandbox: a slot of the pool, same layout
+//	  .ephemeral/.new-RANDOM/          a slot being made, renamed to slot-N once locked
+//	  .ephemeral/.old-RANDOM/          a slot being removed
 //
-// An ephemeral sandbox is destroyed by its owner at exit; one left behind (its
-// owner killed) is removed by the next Store.Ephemeral, once its owner PID is
-// gone or belongs to a process with another start time (/proc/PID/stat field
-// 22), so a reused PID does not keep it alive.
+// Unnamed (ephemeral) sandboxes are slots that outlive their runs, so that a
+// run does not pay for making and removing its directories. Store.Ephemeral
+// takes the first slot whose lock it gets without waiting (or makes one) and
+// writes its PID in the lock file; Sandbox.Release empties the uppers the run
+// changed, puts their roots' attributes back, and truncates the lock file. A
+// free lock with a PID in the file is thus a run that was killed: the next
+// start destroys that slot instead of reusing it. At most poolCap (4) slots
+// stay idle: a run that took a slot beyond them destroys it at its end. Two
+// runs never share a slot: the lock is held from Ephemeral to Release.
+// Directories of the format before the pool (a random name, with an "owner"
+// file) are removed by the next start once their lock is free.
 //
 // # Layer keys
 //

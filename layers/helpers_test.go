@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if root := os.Getenv(helperHoldEnv); root != "" {
+		os.Exit(holdEphemeral(root, os.Getenv(helperHoldHostEnv)))
+	}
 	os.Exit(m.Run())
 }
 

@@ -26,6 +26,9 @@ func (sb *Sandbox) Layer(hostPath string) (upper, work string, err error) {
 	if err := checkHostPath(hostPath); err != nil {
 		return "", "", fmt.Errorf("create layer: %w", err)
 	}
+	if sb.slot != nil {
+		return sb.slotLayer(hostPath)
+	}
 	dir := filepath.Join(sb.Dir, layersDir, encodeKey(hostPath))
 	l := Layer{HostPath: hostPath, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")}
 	if err := os.MkdirAll(dir, 0o700); err != nil {

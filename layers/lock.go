@@ -3,6 +3,7 @@ package layers
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,6 +34,9 @@ func (sb *Sandbox) Lock(wait bool) error {
 	if sb.lock != nil {
 		return nil
 	}
+	if sb.slot != nil {
+		return sb.lockSlotPID()
+	}
 	path := filepath.Join(sb.Dir, lockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
@@ -60,14 +64,59 @@ func (sb *Sandbox) Lock(wait bool) error {
 	return nil
 }
 
-// Unlock releases the lock taken by Lock; without it, it does nothing.
+// Unlock releases the lock taken by Lock; without it, it does nothing. An
+// ephemeral sandbox's PID stays in its lock file: only Release marks its
+// slot as fit for reuse, and the next start destroys one left like this.
 func (sb *Sandbox) Unlock() {
 	if sb.lock == nil {
 		return
 	}
-	_ = sb.lock.Truncate(0) // no stale PID for the next reader
+	if sb.slot == nil {
+		_ = sb.lock.Truncate(0) // no stale PID for the next reader
+	}
 	sb.lock.Close()
 	sb.lock = nil
+}
+
+// lockSlot takes an ephemeral slot's lock without waiting and without
+// creating its lock file: a slot has one from the start, and one without it
+// is being removed. dirty reports that the last holder did not Release it
+// (it left its PID there).
+func (sb *Sandbox) lockSlot() (dirty bool, err error) {
+	path := filepath.Join(sb.Dir, lockFile)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return false, err
+	}
+	if err := flock(f, false); err != nil {
+		f.Close()
+		return false, err
+	}
+	// Destroy renames a slot away before removing it: a lock on what is no
+	// longer this slot's lock file guards nothing.
+	info, err := f.Stat()
+	if err != nil || !sameInfo(info, path) {
+		f.Close()
+		return false, fmt.Errorf("lock %s: the slot was removed meanwhile", sb.Dir)
+	}
+	sb.lock = f
+	return info.Size() > 0, nil
+}
+
+// lockSlotPID is Lock for an ephemeral sandbox.
+func (sb *Sandbox) lockSlotPID() error {
+	_, err := sb.lockSlot()
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return &BusyError{Name: sb.label()}
+	}
+	if err != nil {
+		return fmt.Errorf("lock sandbox %s: %w", sb.label(), err)
+	}
+	if _, err := sb.lock.WriteAt(pidLine(), 0); err != nil {
+		sb.Unlock()
+		return fmt.Errorf("lock sandbox %s: %w", sb.label(), err)
+	}
+	return nil
 }
 
 // hold takes the lock unless it is held already and returns what undoes that.
@@ -106,9 +155,10 @@ func flock(f *os.File, wait bool) error {
 
 func sameFile(f *os.File, path string) bool {
 	a, err := f.Stat()
-	if err != nil {
-		return false
-	}
+	return err == nil && sameInfo(a, path)
+}
+
+func sameInfo(a fs.FileInfo, path string) bool {
 	b, err := os.Lstat(path)
 	return err == nil && os.SameFile(a, b)
 }
@@ -117,9 +167,11 @@ func writePID(f *os.File) error {
 	if err := f.Truncate(0); err != nil {
 		return err
 	}
-	_, err := f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	_, err := f.WriteAt(pidLine(), 0)
 	return err
 }
+
+func pidLine() []byte { return []byte(strconv.Itoa(os.Getpid()) + "\n") }
 
 // readPID returns the PID the holder wrote, or 0 if it has not yet.
 func readPID(f *os.File) int {

@@ -11,35 +11,51 @@ import (
 )
 
 // Destroy removes the sandbox's directory, taking the lock first unless it is
-// held (a sandbox in use gives a *BusyError), and releases it after.
+// held (a sandbox in use gives a *BusyError), and releases it after. An
+// ephemeral sandbox leaves the pool first (its Dir becomes a .old- name) and
+// its lock stays held until Release or Unlock.
 //
 // Uppers hold whatever the sandboxed command left: directories without write
 // or search permission are made u+rwx on the way down. Entries owned by a
 // sub-ID that cannot be removed that way give an error naming one and the fix.
 func (sb *Sandbox) Destroy() error {
+	if sb.slot != nil && sb.slot.done {
+		return nil // released: the slot is no longer ours
+	}
 	release, err := sb.hold()
 	if err != nil {
 		return fmt.Errorf("remove sandbox %s: %w", sb.label(), err)
 	}
 	defer release()
-	parent, name := filepath.Split(sb.Dir)
+	if err := sb.retire(); err != nil {
+		return fmt.Errorf("remove sandbox %s: %w", sb.label(), err)
+	}
+	if sb.slot != nil && sb.slot.gone {
+		return nil
+	}
+	if err := removeTree(sb.Dir); err != nil {
+		return fmt.Errorf("remove sandbox %s: %w", sb.label(), err)
+	}
+	return nil
+}
+
+// removeTree removes dir and everything below it.
+func removeTree(dir string) error {
+	parent, name := filepath.Split(dir)
 	d, err := os.Open(parent)
 	if err != nil {
-		return fmt.Errorf("remove sandbox %s: %w", sb.label(), err)
+		return err
 	}
 	defer d.Close()
 	// A concurrent Lock may recreate the lock file just before the final
 	// rmdir; go round again (its Lock then fails: the file is gone).
 	for range 3 {
-		err = removeAt(int(d.Fd()), name, filepath.Join(parent, name), true)
+		err = removeAt(int(d.Fd()), name, dir, true)
 		if !errors.Is(err, unix.ENOTEMPTY) {
 			break
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("remove sandbox %s: %w", sb.label(), err)
-	}
-	return nil
+	return err
 }
 
 // removeAt removes name in directory dirfd and everything below it without
@@ -61,6 +77,9 @@ func removeAt(dirfd int, name, path string, fixPerms bool) error {
 			return removeError(dirfd, name, path, "openat", err)
 		}
 		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	}
+	if errors.Is(err, unix.ENOENT) {
+		return nil // removed meanwhile (two removers of a stale tree)
 	}
 	if err != nil {
 		return removeError(dirfd, name, path, "openat", err)
@@ -92,8 +111,8 @@ func emptyDir(dir *os.File, path string, fixPerms bool) error {
 				return err
 			}
 		}
-		if errors.Is(err, io.EOF) {
-			return nil
+		if errors.Is(err, io.EOF) || errors.Is(err, unix.ENOENT) {
+			return nil // ENOENT: the directory itself was removed meanwhile
 		}
 		if err != nil {
 			return fmt.Errorf("read directory %q: %w", path, err)

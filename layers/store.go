@@ -20,6 +20,7 @@ type Sandbox struct {
 	Dir  string
 
 	lock *os.File // non-nil while Lock is held
+	slot *slot    // non-nil for an ephemeral sandbox (a slot of the pool)
 }
 
 // Info describes a named sandbox for listings.

@@ -133,18 +133,23 @@ func TestHiddenSecrets(t *testing.T) {
 	}
 }
 
+// Nothing a run wrote stays on disk after it: the ephemeral layers are
+// emptied at exit (and, when sandbox was killed, at the next start).
 func TestEphemeralLayerRemoved(t *testing.T) {
 	requires(t, UserNS)
 	eph := filepath.Join(dataDir(t), ".ephemeral")
-	count := func() int { e, _ := os.ReadDir(eph); return len(e) }
-	before := count()
-	must(t, "--", "sh", "-c", "echo x > $HOME/.sandbox-eph-test")
-	if n := count(); n > before {
-		t.Errorf("%d ephemeral layers after a run, %d before", n, before)
+	leftovers := func() []string {
+		uppers, _ := filepath.Glob(filepath.Join(eph, "*", "layers", "*", "upper", "*"))
+		return uppers
 	}
-	// SIGKILL of sandbox leaves its layer; the next run removes it.
+	home, _ := os.UserHomeDir()
+	must(t, "--", "sh", "-c", "echo x > "+filepath.Join(home, ".sandbox-eph-test"))
+	if l := leftovers(); len(l) > 0 {
+		t.Errorf("after a run, its writes are still in an ephemeral layer: %v", l)
+	}
+	// SIGKILL of sandbox leaves its layer; the next run cleans it.
 	dir := workdir(t)
-	cmd := exec.Command(bin, "--", "sh", "-c", "touch started; sleep 60")
+	cmd := exec.Command(bin, "--", "sh", "-c", "echo x > $HOME/.sandbox-eph-test2; touch started; sleep 60")
 	cmd.Dir = dir
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -153,8 +158,11 @@ func TestEphemeralLayerRemoved(t *testing.T) {
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	must(t, "--", "true")
-	if n := count(); n > before {
-		t.Errorf("%d ephemeral layers left after SIGKILL and a new run, %d before", n, before)
+	if l := leftovers(); len(l) > 0 {
+		t.Errorf("after SIGKILL and a new run, writes are still in an ephemeral layer: %v", l)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".sandbox-eph-test2")); err == nil {
+		t.Errorf("a write inside reached the host")
 	}
 }
 
