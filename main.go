@@ -47,6 +47,10 @@ type CLI struct {
 	Rm      RmCmd      `cmd:"" help:"Remove named sandboxes."`
 	Seccomp SeccompCmd `cmd:"" help:"Seccomp profiles."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
+
+	Check      CheckCmd      `cmd:"" help:"Try, for real, what sandbox needs on this machine: one line each with the fix."`
+	Profiles   ProfilesCmd   `cmd:"" help:"List the profiles of ~/.config/sandbox/config.toml (sandbox --profile NAME -- COMMAND)."`
+	Completion CompletionCmd `cmd:"" help:"Print the shell completion script for bash, zsh or fish."`
 }
 
 // VersionCmd prints the version.
@@ -71,7 +75,7 @@ func main() {
 
 // subcommands are the CLI's commands other than run (TestSubcommands keeps the
 // list in step with CLI).
-var subcommands = []string{"run", "diff", "commit", "ls", "rm", "seccomp", "version"}
+var subcommands = []string{"run", "diff", "commit", "ls", "rm", "seccomp", "version", "check", "profiles", "completion"}
 
 // prestart starts the sandbox's init before kong has even parsed the flags, when
 // the command line is a plain `sandbox [FLAGS] -- COMMAND` that keeps the default
@@ -92,6 +96,13 @@ func prestart(args []string) *userns.Started {
 }
 
 func runCLI(args []string) int {
+	// [defaults] and --profile's flags go ahead of the user's own: the
+	// command line wins.
+	args, err := withProfile(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
+		return exitSetup
+	}
 	pre := prestart(args)
 	defer pre.Close()
 	var cli CLI
@@ -134,7 +145,11 @@ type exitNow struct{}
 
 // report prints err as one line and picks sandbox's exit status for it.
 func report(err error) int {
-	fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
+	msg := err.Error()
+	if hint := diagnose(err); hint != "" {
+		msg += "; " + hint // still one line
+	}
+	fmt.Fprintf(os.Stderr, "sandbox: %s\n", msg)
 	var ce *userns.ChildError
 	if errors.As(err, &ce) && ce.Code != 0 {
 		return ce.Code

@@ -17,6 +17,8 @@ import (
 	"sandbox/systemdcgroup"
 	"strings"
 
+	"github.com/alecthomas/kong"
+
 	"sandbox/userns"
 )
 
@@ -33,12 +35,22 @@ type RunCmd struct {
 	RO       []string `name:"ro" sep:"none" help:"Bind host PATH read-only at DEST (repeatable)." placeholder:"PATH[:DEST]"`
 	Tmpfs    []string `sep:"none" help:"Mount an empty tmpfs at DEST (repeatable)." placeholder:"DEST"`
 	Verbose  bool     `short:"v" help:"Say what sandbox does, on stderr."`
+	Profile  string   `help:"Apply [defaults], then [profile.NAME] of ~/.config/sandbox/config.toml, before these flags (see sandbox profiles)." placeholder:"NAME"`
 	ViewFlags
 	NetFlags
 	LockFlags
 	CgroupFlags
 
 	Cmd []string `arg:"" passthrough:"" help:"The command and its arguments (after --)." placeholder:"COMMAND"`
+
+	argv []string // the command line kong parsed, profile flags included
+}
+
+// AfterApply keeps the command line kong parsed, with the flags withProfile
+// added: userMounts walks it for the order of --rw/--ro/--tmpfs.
+func (r *RunCmd) AfterApply(ctx *kong.Context) error {
+	r.argv = ctx.Args
+	return nil
 }
 
 // Validate checks the flags that kong cannot.
@@ -233,7 +245,11 @@ func (r *RunCmd) mounts(cwd string, log *slog.Logger) (*view, []userns.Mount, er
 func (r *RunCmd) userMounts(v *view, plan *[]userns.Mount, cwd string) error {
 	// kong keeps repeated flags of each kind in order, but not the order
 	// between kinds; walk the original argv to interleave them as typed.
-	for _, f := range orderedMountFlags(os.Args[1:], r) {
+	argv := r.argv
+	if argv == nil {
+		argv = os.Args[1:]
+	}
+	for _, f := range orderedMountFlags(argv, r) {
 		var m userns.Mount
 		var err error
 		switch f.flag {

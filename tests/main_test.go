@@ -18,6 +18,10 @@ import (
 var bin, probe string
 
 func TestMain(m *testing.M) {
+	// The developer's own config file must not change what the tests run.
+	if os.Getenv("SANDBOX_CONFIG") == "" {
+		os.Setenv("SANDBOX_CONFIG", "/dev/null")
+	}
 	dir, err := os.MkdirTemp("", "sandbox-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests:", err)
