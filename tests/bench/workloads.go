@@ -28,7 +28,7 @@ int main(int c, char **v) {
 	bin := filepath.Join(work, "loop")
 	run("gcc", "-O2", "-o", bin, src)
 	const n = "2000000"
-	res := hyperfine(work, 10, []bench{
+	res := hyperfine(work, 5, []bench{
 		{"outside", bin + " " + n},
 		{"inside sandbox (default filter)", sb + " -- " + bin + " " + n},
 		{"inside sandbox --seccomp unconfined", sb + " --seccomp unconfined -- " + bin + " " + n},
