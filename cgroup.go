@@ -19,8 +19,8 @@ type CgroupFlags struct {
 	Memory     string `help:"Memory limit (MemoryMax), e.g. 512M, 2G, 1.5G." placeholder:"SIZE" group:"Limits (cgroup v2 via your systemd user manager)"`
 	MemorySwap string `help:"Swap limit (MemorySwapMax)." placeholder:"SIZE" group:"Limits (cgroup v2 via your systemd user manager)"`
 	CPUs       string `name:"cpus" help:"CPU limit in CPUs (CPUQuota), e.g. 0.5, 2." placeholder:"N.N" group:"Limits (cgroup v2 via your systemd user manager)"`
-	Pids       uint64 `help:"Most tasks (processes and threads) at once (TasksMax)." placeholder:"N" group:"Limits (cgroup v2 via your systemd user manager)"`
-	IOWeight   uint64 `name:"io-weight" help:"IO weight, 1-10000 (IOWeight)." placeholder:"N" group:"Limits (cgroup v2 via your systemd user manager)"`
+	Pids       int64  `default:"-1" help:"Most tasks (processes and threads) at once (TasksMax)." placeholder:"N" group:"Limits (cgroup v2 via your systemd user manager)"`
+	IOWeight   int64  `name:"io-weight" default:"-1" help:"IO weight, 1-10000 (IOWeight)." placeholder:"N" group:"Limits (cgroup v2 via your systemd user manager)"`
 	Cgroup     string `enum:"auto,systemd,none" default:"auto" help:"Cgroup: systemd (always a scope of your systemd user manager), none, auto (a scope when a limit asks for one)." group:"Limits (cgroup v2 via your systemd user manager)"`
 	Stats      bool   `help:"Print one line of resource use at exit." group:"Limits (cgroup v2 via your systemd user manager)"`
 	Report     string `help:"Write resource use and exit status as JSON to FILE." placeholder:"FILE" type:"path" group:"Limits (cgroup v2 via your systemd user manager)"`
@@ -46,7 +46,25 @@ func (c *CgroupFlags) validate() error {
 			return fmt.Errorf("--cpus %w", err)
 		}
 	}
-	c.limits.TasksMax, c.limits.IOWeight = c.Pids, c.IOWeight
+	// An explicit 0 would mean "no limit" to systemd: refuse it rather than
+	// run unlimited when a limit was asked for.
+	for _, z := range []struct {
+		flag string
+		set  bool
+	}{{"--memory", c.Memory != "" && c.limits.MemoryMax == 0}, {"--pids", c.Pids == 0}, {"--io-weight", c.IOWeight == 0}} {
+		if z.set {
+			return fmt.Errorf("%s 0: a limit of 0 is no limit; give a value above 0, or leave the flag out", z.flag)
+		}
+	}
+	if c.Pids < -1 || c.IOWeight < -1 {
+		return fmt.Errorf("--pids and --io-weight take a positive number")
+	}
+	if c.Pids > 0 {
+		c.limits.TasksMax = uint64(c.Pids)
+	}
+	if c.IOWeight > 0 {
+		c.limits.IOWeight = uint64(c.IOWeight)
+	}
 	if err := c.limits.Validate(); err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"slices"
 
 	"github.com/alecthomas/kong"
+	"golang.org/x/sys/unix"
 
 	"sandbox/userns"
 )
@@ -63,6 +64,10 @@ func (VersionCmd) Run(code *int) error {
 }
 
 func main() {
+	// Nothing we inherited beyond stdio passes on: a descriptor the caller
+	// left open without close-on-exec (a host directory, a socket) would
+	// otherwise reach init across its exec (runc CVE-2024-21626).
+	_ = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 	// Role first: a re-executed init never parses the user's argv.
 	switch os.Getenv(userns.StageEnv) {
 	case userns.StageInit:

@@ -189,7 +189,7 @@ func TestProfileErrors(t *testing.T) {
 		{"bad value", "[profile.p]\nhostname = \"h\"\nuid = -5\n", ":3: [profile.p] uid: --uid -5: out of range"},
 		{"bad enum", "[defaults]\n\nmap = \"bogus\"\n", ":3: [defaults] map: "},
 		{"bad size", "[profile.p]\nmemory = \"4X\"\n", ":2: [profile.p] memory: --memory parse size \"4X\""},
-		{"negative uint", "[profile.p]\npids = -1\n", ":2: [profile.p] pids: "},
+		{"negative uint", "[profile.p]\npids = -2\n", ":2: [profile.p] pids: "},
 		{"clash", "[profile.p]\nhostname = \"h\"\ncgroup = \"none\"\nmemory = \"1G\"\n", "[profile.p] cgroup: --cgroup none with a limit"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -217,6 +217,12 @@ func (r *RunCmd) mounts(cwd string, log *slog.Logger) (*view, []userns.Mount, er
 		return v, plan, r.userMounts(v, &plan, cwd)
 	}
 	plan = append(plan, userns.BasePlan(runtimeDir())...)
+	// /etc/resolv.conf often points into /run (systemd-resolved): bind that
+	// directory back, read-only, so name resolution keeps working.
+	if real, err := filepath.EvalSymlinks("/etc/resolv.conf"); err == nil && strings.HasPrefix(real, "/run/") {
+		dir := filepath.Dir(real)
+		plan = append(plan, userns.Mount{Kind: userns.Bind, Src: dir, Dst: dir, ReadOnly: true})
+	}
 	switch {
 	case r.Cow:
 		log.Debug("--cow: the current directory is copy-on-write too")

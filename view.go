@@ -77,6 +77,7 @@ func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
 	if name == "" {
 		v.sb, err = store.Ephemeral()
 		v.ephemeral = true
+		removeLeftovers(store, r.Map)
 	} else if v.sb, err = store.Open(name); err == nil {
 		err = v.sb.Lock(r.Wait)
 	}
@@ -298,4 +299,19 @@ func (r *RunCmd) rootfsLayer(v *view) (userns.Mount, error) {
 func mustGetwd() string {
 	wd, _ := os.Getwd()
 	return wd
+}
+
+// removeLeftovers removes what the pool could not: slots of killed runs set
+// aside (".old-*") because they hold files a command made as other IDs, which
+// belong to sub-IDs on the host. Root of a user namespace with our map can
+// remove them. Rare: only after a killed run that changed owners.
+func removeLeftovers(store layers.Store, mapMode string) {
+	old, _ := filepath.Glob(filepath.Join(store.Root, ".ephemeral", ".old-*"))
+	if len(old) == 0 {
+		return
+	}
+	maps, err := planMapsQuiet(mapMode, uint32(os.Getuid()), uint32(os.Getgid()))
+	if err == nil {
+		_ = userns.RemoveAll(context.Background(), maps, old...)
+	}
 }

@@ -138,8 +138,10 @@ func TestHiddenSecrets(t *testing.T) {
 func TestEphemeralLayerRemoved(t *testing.T) {
 	requires(t, UserNS)
 	eph := filepath.Join(dataDir(t), ".ephemeral")
+	// Only this test's own files: other test packages run sandboxes at the
+	// same time, in other slots of the pool.
 	leftovers := func() []string {
-		uppers, _ := filepath.Glob(filepath.Join(eph, "*", "layers", "*", "upper", "*"))
+		uppers, _ := filepath.Glob(filepath.Join(eph, "*", "layers", "*", "upper", "*", ".sandbox-eph-test*"))
 		return uppers
 	}
 	home, _ := os.UserHomeDir()

@@ -57,7 +57,7 @@ func Caps(root bool, add, drop []string) (CapSet, error) {
 	}
 	bitsOf := func(n string) (CapSet, error) {
 		if strings.EqualFold(strings.TrimPrefix(strings.ToUpper(n), "CAP_"), "ALL") {
-			return 1<<(unix.CAP_LAST_CAP+1) - 1&^(1<<unix.CAP_SYS_PTRACE), nil
+			return (1<<(unix.CAP_LAST_CAP+1) - 1) &^ (1 << unix.CAP_SYS_PTRACE), nil
 		}
 		c, err := ParseCap(n)
 		if err == nil && c == unix.CAP_SYS_PTRACE {

@@ -19,7 +19,7 @@ func TestCaps(t *testing.T) {
 		{false, []string{"BOGUS"}, nil, 0, true},
 		{false, nil, []string{"CAP_"}, 0, true},
 		{false, []string{"SYS_PTRACE"}, nil, 0, true},
-		{false, []string{"ALL"}, nil, 1<<41 - 1&^(1<<19), false},
+		{false, []string{"ALL"}, nil, (1<<41 - 1) &^ (1 << 19), false},
 	}
 	for _, c := range cases {
 		got, err := Caps(c.root, c.add, c.drop)

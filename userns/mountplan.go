@@ -77,8 +77,13 @@ func BasePlan(runtimeDir string) []Mount {
 		{Kind: Proc, Dst: "/proc"},
 		{Kind: Dev, Dst: "/dev"},
 		{Kind: Tmpfs, Dst: "/tmp", Mode: 0o1777},
+		// /run holds the host's service sockets: the system bus, the
+		// journal, docker.sock, screen's. connect(2) works through a
+		// read-only bind, so it is covered, not bound (the caller binds
+		// back what must stay, such as resolv.conf's directory).
+		{Kind: Tmpfs, Dst: "/run", Mode: 0o755},
 	}
-	if runtimeDir != "" {
+	if runtimeDir != "" && !strings.HasPrefix(runtimeDir, "/run/") {
 		// A read-only bind does not stop connect(2) on a Unix socket, so the
 		// sockets under $XDG_RUNTIME_DIR (D-Bus, ssh-agent, gpg-agent, Wayland)
 		// are covered, not just left read-only.

@@ -41,8 +41,11 @@ func TestBasePlanOrder(t *testing.T) {
 	if p[0].Kind != Proc || p[0].Dst != "/proc" {
 		t.Errorf("first step must be /proc, got %v", p[0])
 	}
-	last := p[len(p)-1]
-	if last.Dst != "/run/user/1000" || last.Kind != Tmpfs || !last.Optional {
-		t.Errorf("runtime dir not covered: %v", last)
+	if last := p[len(p)-1]; last.Dst != "/run" || last.Kind != Tmpfs {
+		t.Errorf("/run not covered: %v", last)
+	}
+	p = BasePlan("/home/u/.run")
+	if last := p[len(p)-1]; last.Dst != "/home/u/.run" || last.Kind != Tmpfs || !last.Optional {
+		t.Errorf("a runtime dir outside /run not covered: %v", last)
 	}
 }

@@ -1,0 +1,139 @@
+package escape
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// The kernel's knobs stay out of reach: /proc/sys (core_pattern and
+// modprobe are the classic ways out of a container), /proc/sysrq-trigger and
+// /sys/kernel/uevent_helper cannot be opened for writing, and /sys is
+// read-only. Under --uid 0 the root is one fuse-overlayfs of the host's
+// (README), /sys included: there a new file in /sys lands in the sandbox's
+// upper layer, and must not appear in the host's sysfs.
+func TestProcAndSysReadOnly(t *testing.T) {
+	knobs := []string{"/proc/sys/kernel/core_pattern", "/proc/sys/kernel/modprobe", "/proc/sys/kernel/hostname",
+		"/proc/sys/vm/drop_caches", "/proc/sysrq-trigger", "/sys/kernel/uevent_helper"}
+	inModes(t, func(t *testing.T, m mode) {
+		guard(t, knobs...)
+		want := map[string][]string{
+			"create:/sys/escape-test":  {"EROFS"},
+			"create:/proc/escape-test": {"ENOENT", "EACCES", "EROFS"},
+		}
+		if m.name != defaultMode.name {
+			want["create:/sys/escape-test"] = []string{"EROFS", "OK"}
+		}
+		attempts := []string{"create:/sys/escape-test", "create:/proc/escape-test"}
+		for _, k := range knobs {
+			if _, err := os.Stat(k); err != nil {
+				want["openw:"+k] = []string{"ENOENT"} // the host's kernel has none either
+			} else {
+				want["openw:"+k] = []string{"EACCES", "EROFS", "EPERM"}
+			}
+			attempts = append(attempts, "openw:"+k)
+		}
+		r := must(t, m.with(append([]string{"--", escapee, "do"}, attempts...)...)...)
+		expect(t, r, m.name+": ", want)
+		if _, err := os.Lstat("/sys/escape-test"); err == nil {
+			t.Errorf("%s: /sys/escape-test made inside exists in the host's sysfs", m.name)
+		}
+	}, defaultMode, rootAll)
+}
+
+// The sandbox's own mounts are not locked against it, so unmounting one
+// could uncover what it hides (the tmpfs over ~/.ssh, the fresh /tmp over the
+// host's), and remounting a read-only bind could make the host writable:
+// the seccomp filter refuses every mount call with EPERM, even for root
+// inside with every capability of its namespace.
+func TestMountCallsRefused(t *testing.T) {
+	inModes(t, func(t *testing.T, m mode) {
+		ro := workdir(t)
+		writeFile(t, filepath.Join(ro, "f"), "read-only\n", 0o644)
+		guard(t, ro)
+		r := must(t, m.with("--ro", ro, "--", escapee, "do",
+			"write:"+ro+"/f",
+			"umount:/tmp", "detach:/tmp", "umount:"+secretDir, "detach:"+secretDir, "detach:/proc",
+			"remount:"+ro, "remount:/", "remount:/sys", "setattr:"+ro, "mount:/tmp",
+			"read:"+secret, "write:"+ro+"/f")...)
+		want := map[string][]string{"read:" + secret: {"ENOENT"}}
+		for _, a := range []string{"umount:/tmp", "detach:/tmp", "umount:" + secretDir, "detach:" + secretDir, "detach:/proc",
+			"remount:" + ro, "remount:/", "remount:/sys", "setattr:" + ro, "mount:/tmp"} {
+			want[a] = []string{"EPERM"}
+		}
+		expect(t, r, m.name+": ", want)
+		// Both writes (before and after the attempts) hit the read-only bind.
+		if n := strings.Count(r.stdout, "write:"+ro+"/f EROFS"); n != 2 {
+			t.Errorf("%s: --ro bind: want both writes refused with EROFS:\n%s", m.name, r)
+		}
+	}, defaultMode, rootAll)
+}
+
+// Mount propagation is private: even where the filter is off and root inside
+// may mount, nothing mounted inside shows in the host's mount table.
+func TestMountStaysInside(t *testing.T) {
+	requires(t, UserNS)
+	inModes(t, func(t *testing.T, m mode) {
+		guard(t)
+		src := "escape-" + token()
+		script := "mkdir -p /tmp/m && mount -t tmpfs " + src + " /tmp/m && grep -c " + src + " /proc/self/mountinfo"
+		r := must(t, m.with("--seccomp", "unconfined", "--", "sh", "-c", script)...)
+		if strings.TrimSpace(r.stdout) != "1" {
+			t.Fatalf("the mount inside did not happen, the case proves nothing:\n%s", r)
+		}
+		b, _ := os.ReadFile("/proc/self/mountinfo")
+		if strings.Contains(string(b), src) {
+			t.Errorf("the tmpfs %s mounted inside appears in the host's mount table", src)
+		}
+	}, rootAll)
+}
+
+// A symlink planted in a writable bind cannot send a later --tmpfs or --ro
+// destination outside: destinations are opened inside the sandbox's root
+// (RESOLVE_IN_ROOT), so the mount lands on what the link names *inside*, and
+// a link climbing out with ".." stops at the sandbox's root.
+func TestMountDestinationSymlink(t *testing.T) {
+	requires(t, UserNS)
+	rw, target, src := workdir(t), workdir(t), workdir(t)
+	writeFile(t, filepath.Join(target, "keep"), "keep\n", 0o644)
+	writeFile(t, filepath.Join(src, "from-src"), "src\n", 0o644)
+	// The links: one to target, one climbing out of the root with "..",
+	// one to /etc.
+	link, up, etc := filepath.Join(rw, "link"), filepath.Join(rw, "up"), filepath.Join(rw, "etc")
+	climb := strings.Repeat("../", strings.Count(rw, "/")+4) + "oldroot" + target
+	for l, to := range map[string]string{link: target, up: climb, etc: "/etc"} {
+		if err := os.Symlink(to, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	guard(t, rw, target, src, "/etc/hostname", "/etc/passwd", "/oldroot")
+
+	// The tmpfs covers the sandbox's view of target; the host's stays as it was.
+	r := must(t, "--rw", rw, "--tmpfs", link, "--", escapee, "do", "empty:"+target, "exists:"+target+"/keep", "create:"+link+"/new")
+	expect(t, r, "--tmpfs through a link: ", map[string][]string{
+		"empty:" + target: {"OK"}, "exists:" + target + "/keep": {"ENOENT"}, "create:" + link + "/new": {"OK"},
+	})
+	// The same for a read-only bind.
+	r = must(t, "--rw", rw, "--ro", src+":"+link, "--", escapee, "do", "exists:"+target+"/from-src", "exists:"+target+"/keep")
+	expect(t, r, "--ro through a link: ", map[string][]string{
+		"exists:" + target + "/from-src": {"OK"}, "exists:" + target + "/keep": {"ENOENT"},
+	})
+
+	// A relative link that climbs to where init keeps the host's tree while
+	// it builds the root (/oldroot): inside the sandbox's root there is no
+	// such directory, and the root is read-only, so the destination cannot
+	// be made: a one-line error, and nothing mounted or created anywhere.
+	r = sandbox(t, "--rw", rw, "--tmpfs", up, "--", escapee, "do", "exists:"+target+"/keep")
+	if r.code != 125 || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+		t.Errorf("--tmpfs through a link climbing out of the root: want exit 125 and one line, got %s", r)
+	}
+
+	// A link to /etc: the tmpfs covers the sandbox's /etc (README: symlinks
+	// cannot send a mount outside the new root), the host's /etc is untouched.
+	r = must(t, "--rw", rw, "--tmpfs", etc, "--", escapee, "do", "empty:/etc", "create:/etc/escape-test")
+	expect(t, r, "--tmpfs through a link to /etc: ", map[string][]string{"empty:/etc": {"OK"}, "create:/etc/escape-test": {"OK"}})
+	if _, err := os.Lstat("/etc/escape-test"); err == nil {
+		t.Errorf("/etc/escape-test exists on the host")
+	}
+}

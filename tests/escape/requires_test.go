@@ -1,0 +1,161 @@
+package escape
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// Feature is something of the host a test needs. Each probe does the real
+// thing, not a settings read.
+type Feature string
+
+const (
+	UserNS  Feature = "UserNS"  // unprivileged user namespaces
+	SubIDs  Feature = "SubIDs"  // newuidmap/newgidmap and our ranges: IDs other than ours inside
+	Fuse    Feature = "Fuse"    // fuse-overlayfs and /dev/fuse: --uid 0
+	Script  Feature = "Script"  // script(1), to give the sandbox a terminal
+	Setpriv Feature = "Setpriv" // setpriv(1), to run as another ID inside
+	Setcap  Feature = "Setcap"  // setcap(8)
+	UserBus Feature = "UserBus" // a systemd user manager answers on D-Bus: limits
+)
+
+var probes = map[Feature]func() error{
+	UserNS: func() error {
+		cmd := exec.Command("/bin/true")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER}
+		return cmd.Run()
+	},
+	SubIDs: func() error {
+		for _, h := range []string{"newuidmap", "newgidmap"} {
+			if _, err := exec.LookPath(h); err != nil {
+				return err
+			}
+		}
+		u, err := user.Current()
+		if err != nil {
+			return err
+		}
+		for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+			if !hasSubIDs(f, u.Username, u.Uid) {
+				return fmt.Errorf("no range for %s in %s", u.Username, f)
+			}
+		}
+		return nil
+	},
+	Fuse: func() error {
+		if _, err := exec.LookPath("fuse-overlayfs"); err != nil {
+			return err
+		}
+		f, err := os.OpenFile("/dev/fuse", os.O_RDWR, 0)
+		if err != nil {
+			return err
+		}
+		return f.Close()
+	},
+	Script:  lookPath("script"),
+	Setpriv: lookPath("setpriv"),
+	Setcap:  lookPath("setcap"),
+	UserBus: func() error {
+		out, err := exec.Command("systemctl", "--user", "show", "-p", "Version").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("systemctl --user: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	},
+}
+
+func lookPath(name string) func() error {
+	return func() error {
+		_, err := exec.LookPath(name)
+		return err
+	}
+}
+
+var probeOnce sync.Map // Feature -> *probeResult
+
+type probeResult struct {
+	once sync.Once
+	err  error
+}
+
+// requires skips the test unless every feature works here, printing why. With
+// SANDBOX_TESTS_MUST_WORK=1 (CI) a missing feature fails the test instead.
+func requires(t *testing.T, features ...Feature) {
+	t.Helper()
+	for _, f := range features {
+		probe, ok := probes[f]
+		if !ok {
+			t.Fatalf("BUG: unknown feature %q in requires", f)
+		}
+		v, _ := probeOnce.LoadOrStore(f, &probeResult{})
+		r := v.(*probeResult)
+		r.once.Do(func() { r.err = probe() })
+		if r.err == nil {
+			continue
+		}
+		if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
+			t.Fatalf("requires %s: %v (SANDBOX_TESTS_MUST_WORK=1)", f, r.err)
+		}
+		t.Skipf("requires %s: %v", f, r.err)
+	}
+}
+
+func hasSubIDs(path, name, uid string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Split(strings.TrimSpace(sc.Text()), ":")
+		if len(fields) == 3 && (fields[0] == name || fields[0] == uid) {
+			return true
+		}
+	}
+	return false
+}
+
+// requiresController skips unless the host's cgroup2 root has the controller.
+// This skip holds even with SANDBOX_TESTS_MUST_WORK=1: it is a fact of the
+// host (a hybrid host keeps pids, memory, cpu and io in its v1 hierarchies,
+// and no delegation can give cgroup2 a controller its root lacks), not a
+// missing piece of the sandbox's setup.
+func requiresController(t *testing.T, ctrl string) {
+	t.Helper()
+	root := cgroup2Root()
+	if root == "" {
+		t.Skipf("host has no cgroup2 hierarchy mounted: the %s limit cannot be enforced here", ctrl)
+	}
+	b, err := os.ReadFile(root + "/cgroup.controllers")
+	for _, c := range strings.Fields(string(b)) {
+		if c == ctrl {
+			return
+		}
+	}
+	t.Skipf("host's cgroup2 root %s lacks the %s controller (cgroup.controllers: %q, %v): the limit cannot be enforced here (allowed with SANDBOX_TESTS_MUST_WORK=1)",
+		root, ctrl, strings.TrimSpace(string(b)), err)
+}
+
+// cgroup2Root is where the cgroup2 hierarchy is mounted here (preferring
+// /sys/fs/cgroup).
+func cgroup2Root() string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	best := ""
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && (best == "" || f[4] == "/sys/fs/cgroup") {
+				best = f[4]
+			}
+		}
+	}
+	return best
+}
