@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,9 +36,7 @@ func main() {
 	case "serve":
 		serve(os.Args[2])
 	case "tiocsti":
-		c := byte('#')
-		_, _, e := unix.Syscall(unix.SYS_IOCTL, 0, unix.TIOCSTI, uintptr(unsafe.Pointer(&c)))
-		fmt.Println("tiocsti", errno(e))
+		fmt.Println("tiocsti", errno(tiocsti(0, '#')))
 	}
 }
 
