@@ -1,6 +1,10 @@
 package userns
 
-import "testing"
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
 
 func TestParseBind(t *testing.T) {
 	cases := []struct {
@@ -48,4 +52,23 @@ func TestBasePlanOrder(t *testing.T) {
 	if last := p[len(p)-1]; last.Dst != "/home/u/.run" || last.Kind != Tmpfs || !last.Optional {
 		t.Errorf("a runtime dir outside /run not covered: %v", last)
 	}
+}
+
+// FuzzParseBind: any --rw/--ro value gives a clean error or an absolute,
+// clean source and destination without NUL or newline.
+func FuzzParseBind(f *testing.F) {
+	for _, s := range []string{"/a", "rel:/x", "/a:/b:/c", ":", "/a\nb", "../../x:/y"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		m, err := ParseBind(spec, "/w", false)
+		if err != nil {
+			return
+		}
+		for _, p := range []string{m.Src, m.Dst} {
+			if !filepath.IsAbs(p) || filepath.Clean(p) != p || strings.ContainsAny(p, "\x00\n") {
+				t.Fatalf("ParseBind(%q) = %+v: not a clean absolute path", spec, m)
+			}
+		}
+	})
 }
