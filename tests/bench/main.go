@@ -100,11 +100,18 @@ func startup(sb, work string, runs int) {
 // as hyperfine goes) and reads back medians and the 90th percentile.
 func hyperfine(work string, runs int, list []bench) []result {
 	out := filepath.Join(work, "hf.json")
-	args := []string{"-N", "-w", "5", "-r", fmt.Sprint(runs), "-i", "--style", "none", "--export-json", out}
+	warm := 5
+	if runs < 5 {
+		warm = 1 // long workloads: one warm-up run
+	}
+	args := []string{"-N", "-w", fmt.Sprint(warm), "-r", fmt.Sprint(runs), "-i", "--style", "none", "--export-json", out}
 	for _, b := range list {
 		args = append(args, "-n", b.name, b.cmd)
 	}
 	cmd := exec.Command("hyperfine", args...)
+	// Under $HOME: a sandbox with --cow does not bind the current
+	// directory, and the sandbox's /tmp is its own.
+	cmd.Dir = work
 	cmd.Stderr = os.Stderr
 	check(cmd.Run())
 	var doc struct {

@@ -77,7 +77,7 @@ func build(sb, work string, quick bool) {
 	}
 	cmd := exec.Command("sh", "-c", "cd "+work)
 	cmd.Run()
-	res := hyperfine(work, 3, list)
+	res := hyperfine(work, 2, list)
 	exec.Command(sb, "rm", "bench-cow", "bench-fuse").Run()
 	fmt.Printf("## Build: unpack %d files and make -j2 (%d gcc runs)\n\n", files*5+2, files+2)
 	fmt.Println("| where | median s | ratio to outside |")
