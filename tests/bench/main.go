@@ -35,6 +35,7 @@ type result struct {
 func main() {
 	runs := flag.Int("runs", 40, "runs per startup command (after 5 warm-up runs)")
 	quick := flag.Bool("quick", false, "smaller build workload and fewer runs (a smoke test)")
+	only := flag.String("only", "", "run one part: startup, syscalls, build, memory, concurrent")
 	flag.Parse()
 	if *quick {
 		*runs = 10
@@ -46,11 +47,21 @@ func main() {
 	run("go", "build", "-o", sb, ".")
 	fmt.Printf("# sandbox benchmark, %s, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine())
 
-	startup(sb, work, *runs)
-	syscalls(sb, work)
-	build(sb, work, *quick)
-	memory(sb, work)
-	concurrent(sb, 50)
+	parts := []struct {
+		name string
+		run  func()
+	}{
+		{"startup", func() { startup(sb, work, *runs) }},
+		{"syscalls", func() { syscalls(sb, work) }},
+		{"build", func() { build(sb, work, *quick) }},
+		{"memory", func() { memory(sb, work) }},
+		{"concurrent", func() { concurrent(sb, 50) }},
+	}
+	for _, p := range parts {
+		if *only == "" || *only == p.name {
+			p.run()
+		}
+	}
 }
 
 // startup times `true` through each tool.
