@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"os/user"
 	"strconv"
 	"strings"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"sandbox/idmap"
 )
@@ -28,7 +25,7 @@ func checkIDHelpers(ctx context.Context, _ *checkEnv) checkResult {
 			return checkWarn(h+" is not on PATH: runs use a single-ID map (only your own ID exists inside; --map subids is refused)",
 				"apt install uidmap (dnf install shadow-utils)")
 		}
-		if !helperPrivileged(p) {
+		if !idmap.Privileged(p) {
 			return checkFail(p+" is neither setuid root nor has file capabilities: it cannot write the ID map, and runs fail",
 				"sudo apt install --reinstall uidmap (it installs "+p+" setuid root)")
 		}
@@ -81,19 +78,6 @@ func mapSize(m []idmap.Mapping) uint64 {
 		n += uint64(e.Count)
 	}
 	return n
-}
-
-// helperPrivileged: setuid root (Debian) or file capabilities (Fedora).
-func helperPrivileged(path string) bool {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return false
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid == 0 && fi.Mode()&fs.ModeSetuid != 0 {
-		return true
-	}
-	n, err := unix.Getxattr(path, "security.capability", nil)
-	return err == nil && n > 0
 }
 
 func currentUser() (name string, uid, gid uint32) {

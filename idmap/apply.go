@@ -108,7 +108,7 @@ func (h helper) fix(err error, stderr string, m []Mapping) string {
 		// newuidmap: "uid range [0-1) -> [1-2) not allowed": no /etc/subuid
 		// line of this user covers the outside IDs.
 		return h.subIDFix(m)
-	case !privileged(h.path):
+	case !Privileged(h.path):
 		// Without privilege the helper gets as far as writing the map, and the
 		// kernel's EPERM names no cause ("write to uid_map failed").
 		return fmt.Sprintf("reinstall uidmap (apt install --reinstall uidmap) so %s is setuid root", h.path)
@@ -139,9 +139,9 @@ func (h helper) subIDFix(m []Mapping) string {
 		strings.Join(lines, ", "), h.kind, strings.Join(usermod, " "), name)
 }
 
-// privileged says whether the helper at path can write maps for others'
+// Privileged says whether the helper at path can write maps for others'
 // sub-IDs: setuid root (Debian) or file capabilities (Fedora).
-func privileged(path string) bool {
+func Privileged(path string) bool {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return false
