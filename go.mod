@@ -10,8 +10,3 @@ require (
 )
 
 require github.com/pelletier/go-toml/v2 v2.4.3
-
-require (
-	github.com/rootless-containers/rootlesskit/v3 v3.3.0
-	github.com/sirupsen/logrus v1.10.2 // indirect
-)

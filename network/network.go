@@ -1,11 +1,13 @@
 // Package network gives the sandbox its network: none (a new namespace with
 // only lo, the default), the host's, or user-mode networking through pasta or
-// slirp4netns, driven by rootlesskit's network drivers.
+// slirp4netns. Both helpers run as our children, in the foreground, with
+// Pdeathsig, so they live exactly as long as the sandbox; rootlesskit's drivers
+// let pasta daemonize (it then outlives the sandbox) and prepare slirp4netns's
+// tap in a way that needs root inside (see pasta.go and slirp.go).
 //
 // Runs in the parent (host namespaces), after init's ID maps are written and
-// before init mounts: the drivers join init's user and network namespaces by
-// PID (slirp4netns's also runs `ip` in init's mount namespace, which must still
-// be the host's tree then).
+// before init mounts: the helpers join init's user and network namespaces by
+// PID.
 package network
 
 import (
@@ -15,9 +17,6 @@ import (
 	"net"
 	"os/exec"
 	"strings"
-
-	rknet "github.com/rootless-containers/rootlesskit/v3/pkg/network"
-	"github.com/rootless-containers/rootlesskit/v3/pkg/network/pasta"
 )
 
 // Modes of --net.
@@ -26,7 +25,7 @@ const (
 	Host        = "host"
 	Pasta       = "pasta"
 	Slirp4netns = "slirp4netns"
-	User        = "user" // pasta, else slirp4netns
+	User        = "user" // slirp4netns, else pasta
 )
 
 // Options configure a user-mode network.
@@ -55,12 +54,15 @@ func Pick(mode string) (string, error) {
 		}
 		return mode, nil
 	case User:
-		for _, m := range []string{Pasta, Slirp4netns} {
+		// slirp4netns first: its exit fd ends it when sandbox dies, even by
+		// SIGKILL; pasta drops the parent-death signal when it joins the
+		// namespace, so a SIGKILLed sandbox can leave a pasta behind.
+		for _, m := range []string{Slirp4netns, Pasta} {
 			if _, err := exec.LookPath(m); err == nil {
 				return m, nil
 			}
 		}
-		return "", fmt.Errorf("--net user: neither pasta nor slirp4netns is installed; fix: apt install passt (or slirp4netns)")
+		return "", fmt.Errorf("--net user: neither slirp4netns nor pasta is installed; fix: apt install slirp4netns (or passt)")
 	}
 	return "", fmt.Errorf("--net %q: want none, host, user, pasta or slirp4netns", mode)
 }
@@ -97,12 +99,9 @@ func Setup(ctx context.Context, o Options, pid int, stateDir string) (*Net, erro
 		}
 		ipnet = n
 	}
-	var d rknet.ParentDriver
-	var err error
 	switch o.Mode {
 	case Pasta:
-		bin, _ := exec.LookPath(Pasta)
-		d, err = pasta.NewParentDriver(o.Log, bin, o.MTU, ipnet, "tap0", "", !o.AllowHostLoopback, false, false)
+		return startPasta(ctx, o, ipnet, pid)
 	case Slirp4netns:
 		// Not rootlesskit's slirp4netns driver: it prepares the tap with
 		// `nsenter --preserve-credentials ip tuntap add`, which keeps
@@ -110,24 +109,8 @@ func Setup(ctx context.Context, o Options, pid int, stateDir string) (*Net, erro
 		// map); ours keeps the caller's own ID, so ip would run without
 		// them. slirp4netns creates and configures the tap itself.
 		return startSlirp(ctx, o, ipnet, pid)
-	default:
-		return nil, fmt.Errorf("network mode %q has no user-mode stack", o.Mode)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("prepare %s: %w", o.Mode, err)
-	}
-	msg, cleanup, err := d.ConfigureNetwork(pid, stateDir, "")
-	if err != nil {
-		if cleanup != nil {
-			_ = cleanup()
-		}
-		return nil, fmt.Errorf("start %s: %w", o.Mode, oneLine(err))
-	}
-	n := &Net{cleanup: cleanup}
-	if len(msg.DNS) > 0 {
-		n.DNS = msg.DNS[0]
-	}
-	return n, nil
+	return nil, fmt.Errorf("network mode %q has no user-mode stack", o.Mode)
 }
 
 // ResolvConf is /etc/resolv.conf for the sandbox: the stack's DNS forwarder.

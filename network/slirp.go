@@ -32,7 +32,16 @@ func startSlirp(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 		return nil, fmt.Errorf("create ready pipe: %w", err)
 	}
 	defer readyR.Close()
-	args := []string{"--configure", "--mtu", strconv.Itoa(mtu), "--cidr", cidr, "-r", "3",
+	// The exit fd: slirp4netns quits when its other end closes, which the
+	// kernel does when we exit, even on SIGKILL (Pdeathsig alone does not
+	// survive slirp4netns joining the namespace's credentials).
+	exitR, exitW, err := os.Pipe()
+	if err != nil {
+		readyW.Close()
+		return nil, fmt.Errorf("create exit pipe: %w", err)
+	}
+	defer exitR.Close()
+	args := []string{"--configure", "--mtu", strconv.Itoa(mtu), "--cidr", cidr, "-r", "3", "-e", "4",
 		// slirp4netns confines itself: its own mount namespace and a
 		// seccomp filter (it parses packets from the sandbox).
 		"--enable-sandbox", "--enable-seccomp",
@@ -42,12 +51,13 @@ func startSlirp(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	}
 	args = append(args, strconv.Itoa(pid), "tap0")
 	cmd := exec.Command(bin, args...)
-	cmd.ExtraFiles = []*os.File{readyW}
+	cmd.ExtraFiles = []*os.File{readyW, exitR}
 	cmd.Stdout, cmd.Stderr = o.Log, o.Log
 	// It dies with us; it also exits by itself when the namespace goes.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		readyW.Close()
+		exitW.Close()
 		return nil, fmt.Errorf("start slirp4netns: %w", err)
 	}
 	readyW.Close()
@@ -58,6 +68,7 @@ func startSlirp(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 		done <- err
 	}()
 	stop := func() error {
+		exitW.Close()
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		return nil

@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
@@ -120,22 +119,43 @@ func TestNetBadInput(t *testing.T) {
 	}
 }
 
-// helperPids lists our processes named name (the user-mode stack's helper).
+// helperPids lists the running helpers of a user-mode stack (pasta shows as
+// passt*, and both may run as a sub-ID once they joined the namespace).
 func helperPids(name string) []string {
+	prefix := name
+	if name == "pasta" {
+		prefix = "pas"
+	}
 	ents, _ := os.ReadDir("/proc")
 	var out []string
 	for _, e := range ents {
 		b, err := os.ReadFile("/proc/" + e.Name() + "/comm")
-		if err != nil || strings.TrimSpace(string(b)) != name {
-			continue
-		}
-		st, _ := os.ReadFile("/proc/" + e.Name() + "/status")
-		sc := bufio.NewScanner(strings.NewReader(string(st)))
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) > 1 && f[0] == "Uid:" && f[1] == fmt.Sprint(os.Getuid()) {
-				out = append(out, e.Name())
-			}
+		if err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), prefix) {
+			out = append(out, e.Name())
 		}
 	}
 	return out
+}
+
+// The user-mode helper dies with the sandbox, also when sandbox gets SIGKILL
+// (slirp4netns through its exit fd).
+func TestNetHelperDiesWithSandbox(t *testing.T) {
+	requires(t, UserNS)
+	if _, err := exec.LookPath("slirp4netns"); err != nil {
+		if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
+			t.Fatalf("requires slirp4netns: %v", err)
+		}
+		t.Skipf("requires slirp4netns: %v", err)
+	}
+	before := len(helperPids("slirp4netns"))
+	cmd := exec.Command(bin, "--net", "slirp4netns", "--", "sleep", "60")
+	cmd.Dir = workdir(t)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitFor(t, func() bool { return len(helperPids("slirp4netns")) > before }, "slirp4netns to start")
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	waitFor(t, func() bool { return len(helperPids("slirp4netns")) <= before }, "slirp4netns to end after SIGKILL of sandbox")
 }

@@ -76,7 +76,8 @@ func startup(sb, work string, runs int) {
 		{"sandbox --map single", sb + " --map single -- /bin/true"},
 		{"sandbox (default: sub-IDs, overlay, seccomp)", sb + " -- /bin/true"},
 		{"sandbox --overlay fuse", sb + " --overlay fuse -- /bin/true"},
-		{"sandbox --net user (pasta)", sb + " --net user -- /bin/true"},
+		{"sandbox --net pasta", sb + " --net pasta -- /bin/true"},
+		{"sandbox --net slirp4netns", sb + " --net slirp4netns -- /bin/true"},
 	}
 	if exec.Command("systemctl", "--user", "show", "-p", "Version").Run() == nil {
 		list = append(list,

@@ -1,0 +1,88 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// startPasta runs pasta in the foreground, as our child, for the network
+// namespace of pid. Not rootlesskit's pasta driver: that one lets pasta fork
+// into the background, and a pasta attached by PID does not notice when the
+// namespace goes (it holds the tap, which keeps the namespace alive), so every
+// run left a pasta behind. In the foreground it dies with us (Pdeathsig) and is
+// stopped at exit. The options are the driver's: a tap configured by pasta
+// (--config-net), no port forwarding, and, unless asked, no way to the host's
+// loopback (--no-map-gw, no namespace-to-host ports).
+func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net, error) {
+	bin, err := exec.LookPath(Pasta)
+	if err != nil {
+		return nil, fmt.Errorf("pasta not found; fix: apt install passt")
+	}
+	mtu := o.MTU
+	if mtu == 0 {
+		mtu = 65520
+	}
+	if ipnet == nil {
+		_, ipnet, _ = net.ParseCIDR("10.0.2.0/24")
+	}
+	base := ipnet.IP.To4()
+	at := func(n byte) string { return net.IPv4(base[0], base[1], base[2], base[3]+n).String() }
+	ones, _ := ipnet.Mask.Size()
+	args := []string{"--foreground", "--ns-ifname=tap0", "--mtu=" + strconv.Itoa(mtu), "--config-net",
+		"--address=" + at(100), "--netmask=" + strconv.Itoa(ones), "--gateway=" + at(2), "--dns-forward=" + at(3),
+		"--ipv4-only", "--tcp-ports=none", "--udp-ports=none", "--quiet"}
+	if !o.AllowHostLoopback {
+		args = append(args, "--no-map-gw", "--tcp-ns=none", "--udp-ns=none")
+	}
+	args = append(args, strconv.Itoa(pid))
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = o.Log, o.Log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start pasta: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() error {
+		_ = cmd.Process.Kill()
+		<-exited
+		return nil
+	}
+	// Ready once the namespace has its default route through tap0.
+	route := fmt.Sprintf("/proc/%d/net/route", pid)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(route); err == nil && hasDefaultRoute(string(b), "tap0") {
+			return &Net{DNS: at(3), cleanup: stop}, nil
+		}
+		select {
+		case err := <-exited:
+			return nil, fmt.Errorf("pasta exited before the network was up (run with -v to see why): %v", err)
+		case <-ctx.Done():
+			stop()
+			return nil, fmt.Errorf("pasta: %w", ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, fmt.Errorf("pasta did not bring the network up in 10 s")
+		}
+	}
+}
+
+func hasDefaultRoute(table, dev string) bool {
+	for _, l := range strings.Split(table, "\n") {
+		f := strings.Fields(l)
+		if len(f) > 2 && f[0] == dev && f[1] == "00000000" {
+			return true
+		}
+	}
+	return false
+}
