@@ -1,15 +1,15 @@
 package tests
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/user"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
+
+	"sandbox/tests/feature"
 )
 
 // Feature is something of the host a test needs. Each probe does the real
@@ -44,7 +44,7 @@ var probes = map[Feature]func() error{
 			return err
 		}
 		for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
-			if !hasSubIDs(f, u.Username, u.Uid) {
+			if !feature.HasSubIDs(f, u.Username, u.Uid) {
 				return fmt.Errorf("no range for %s in %s", u.Username, f)
 			}
 		}
@@ -65,49 +65,13 @@ var probes = map[Feature]func() error{
 	},
 }
 
-var probeOnce sync.Map // Feature -> *probeResult
-
-type probeResult struct {
-	once sync.Once
-	err  error
-}
+var features = feature.New(probes)
 
 // requires skips the test unless every feature works here, printing why. With
 // SANDBOX_TESTS_MUST_WORK=1 (CI) a missing feature fails the test instead.
-func requires(t *testing.T, features ...Feature) {
+func requires(t *testing.T, fs ...Feature) {
 	t.Helper()
-	for _, f := range features {
-		probe, ok := probes[f]
-		if !ok {
-			t.Fatalf("BUG: unknown feature %q in requires", f)
-		}
-		v, _ := probeOnce.LoadOrStore(f, &probeResult{})
-		r := v.(*probeResult)
-		r.once.Do(func() { r.err = probe() })
-		if r.err == nil {
-			continue
-		}
-		if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
-			t.Fatalf("requires %s: %v (SANDBOX_TESTS_MUST_WORK=1)", f, r.err)
-		}
-		t.Skipf("requires %s: %v", f, r.err)
-	}
-}
-
-func hasSubIDs(path, name, uid string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Split(strings.TrimSpace(sc.Text()), ":")
-		if len(fields) == 3 && (fields[0] == name || fields[0] == uid) {
-			return true
-		}
-	}
-	return false
+	features.Requires(t, fs...)
 }
 
 // requiresControllers skips unless the host's cgroup2 hierarchy has every
