@@ -16,6 +16,7 @@ import (
 	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
 
+	"sandbox/network"
 	"sandbox/userns"
 )
 
@@ -74,6 +75,8 @@ func main() {
 		os.Exit(userns.Init())
 	case userns.StageRemove:
 		os.Exit(userns.Remove(os.Args[1:]))
+	case network.StageKeep:
+		os.Exit(network.Keep(os.Args[1:]))
 	}
 	os.Exit(runCLI(os.Args[1:]))
 }

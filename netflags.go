@@ -15,13 +15,15 @@ import (
 
 // NetFlags choose the sandbox's network.
 type NetFlags struct {
-	Net               string `default:"none" help:"Network: none (only lo, the default), host (the host's network, its abstract Unix sockets too), user (slirp4netns, else pasta), pasta, slirp4netns." placeholder:"MODE" group:"Network"`
-	ShareNet          bool   `help:"Same as --net host." group:"Network"`
-	AllowHostLoopback bool   `help:"In the user modes, let the sandbox reach the host's 127.0.0.1 through the gateway address." group:"Network"`
-	MTU               int    `name:"mtu" help:"MTU of the user-mode interface (default 65520)." placeholder:"N" group:"Network"`
-	CIDR              string `name:"cidr" help:"Subnet of the user-mode network (default 10.0.2.0/24: the sandbox is .100, the gateway .2, DNS .3)." placeholder:"CIDR" group:"Network"`
+	Net               string   `default:"none" help:"Network: none (only lo, the default), host (the host's network, its abstract Unix sockets too), user (slirp4netns, else pasta), pasta, slirp4netns." placeholder:"MODE" group:"Network"`
+	ShareNet          bool     `help:"Same as --net host." group:"Network"`
+	AllowHostLoopback bool     `help:"In the user modes, let the sandbox reach the host's 127.0.0.1 through the gateway address." group:"Network"`
+	MTU               int      `name:"mtu" help:"MTU of the user-mode interface (default 65520)." placeholder:"N" group:"Network"`
+	CIDR              string   `name:"cidr" help:"Subnet of the user-mode network (default 10.0.2.0/24: the sandbox is .100, the gateway .2, DNS .3)." placeholder:"CIDR" group:"Network"`
+	Publish           []string `short:"p" sep:"none" help:"Forward a host port to PORT on the sandbox's 127.0.0.1 (repeatable; any --net but host). The host side listens on every address unless IP is given." placeholder:"[IP:]HOSTPORT:PORT[/tcp|/udp]" group:"Network"`
 
-	picked bool // --net user chose the stack
+	picked bool           // --net user chose the stack
+	ports  []network.Port // --publish, parsed
 }
 
 func (n *NetFlags) validate() error {
@@ -52,6 +54,27 @@ func (n *NetFlags) validate() error {
 	if !network.IsUser(n.Net) && (n.AllowHostLoopback || n.MTU != 0 || n.CIDR != "") {
 		return fmt.Errorf("--allow-host-loopback, --mtu and --cidr need a user-mode network (--net user)")
 	}
+	return n.validatePorts()
+}
+
+func (n *NetFlags) validatePorts() error {
+	n.ports = nil
+	seen := map[string]string{}
+	for _, s := range n.Publish {
+		p, err := network.ParsePort(s)
+		if err != nil {
+			return err
+		}
+		if n.Net == network.Host {
+			return fmt.Errorf("--publish %s with --net host: the sandbox already uses the host's ports; fix: drop --publish, or use --net none or user", s)
+		}
+		key := fmt.Sprintf("%s/%d/%s", p.HostIP, p.HostPort, p.Proto)
+		if prev, ok := seen[key]; ok {
+			return fmt.Errorf("--publish %s and %s: the same host port twice; fix: give each its own host port", prev, s)
+		}
+		seen[key] = s
+		n.ports = append(n.ports, p)
+	}
 	return nil
 }
 
@@ -72,8 +95,23 @@ func (n *NetFlags) dnsAddress() string {
 func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
 	spec.ShareNet = r.Net == network.Host
 	spec.Config.NetLo = !spec.ShareNet
+	var logw io.Writer = io.Discard
+	if r.Verbose {
+		logw = os.Stderr
+	}
+	nr := &netRun{}
+	if len(r.ports) > 0 {
+		// Listen now: a port in use fails before anything starts.
+		pub, err := network.Publish(r.ports, logw)
+		if err != nil {
+			return nil, err
+		}
+		nr.pub = pub
+		spec.Config.Aux = true
+		spec.Network = nr.setup
+	}
 	if !network.IsUser(r.Net) {
-		return nil, nil
+		return nr, nil
 	}
 	if r.picked && r.Verbose {
 		fmt.Fprintf(os.Stderr, "sandbox: --net user: using %s\n", r.Net)
@@ -85,11 +123,9 @@ func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
 	}
 	// Before the user's own mounts, so --ro FILE:/etc/resolv.conf still wins.
 	spec.Config.Mounts = insertBeforeUser(spec.Config.Mounts, userns.Mount{Kind: userns.Bind, Src: resolv, Dst: "/etc/resolv.conf", ReadOnly: true})
-	var logw io.Writer = io.Discard
-	if r.Verbose {
-		logw = os.Stderr
-	}
-	nr := &netRun{opts: network.Options{Mode: r.Net, AllowHostLoopback: r.AllowHostLoopback, MTU: r.MTU, CIDR: r.CIDR, Log: logw}, state: dir}
+	nr.user = true
+	nr.opts = network.Options{Mode: r.Net, AllowHostLoopback: r.AllowHostLoopback, MTU: r.MTU, CIDR: r.CIDR, Log: logw}
+	nr.state = dir
 	spec.Network = nr.setup
 	return nr, nil
 }
@@ -106,20 +142,32 @@ func insertBeforeUser(mounts []userns.Mount, m userns.Mount) []userns.Mount {
 	return append(out, mounts[i:]...)
 }
 
+// netRun is what the parent runs for the network while the sandbox lives: the
+// user-mode stack's helper and the published ports' listeners.
 type netRun struct {
+	user  bool // a user-mode stack (opts)
 	opts  network.Options
 	state string
 	net   *network.Net
+	pub   *network.Published
 }
 
-func (n *netRun) setup(ctx context.Context, pid int) error {
-	var err error
-	n.net, err = network.Setup(ctx, n.opts, pid, n.state)
-	return err
+func (n *netRun) setup(ctx context.Context, pid int, aux *userns.Aux) error {
+	if n.user {
+		var err error
+		if n.net, err = network.Setup(ctx, n.opts, pid, n.state); err != nil {
+			return err
+		}
+	}
+	if n.pub != nil {
+		n.pub.Serve(aux.Dial)
+	}
+	return nil
 }
 
 func (n *netRun) close() {
 	if n != nil {
+		n.pub.Close()
 		_ = n.net.Close()
 	}
 }

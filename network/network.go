@@ -1,9 +1,10 @@
 // Package network gives the sandbox its network: none (a new namespace with
 // only lo, the default), the host's, or user-mode networking through pasta or
-// slirp4netns. Both helpers run as our children, in the foreground, with
-// Pdeathsig, so they live exactly as long as the sandbox; rootlesskit's drivers
-// let pasta daemonize (it then outlives the sandbox) and prepare slirp4netns's
-// tap in a way that needs root inside (see pasta.go and slirp.go).
+// slirp4netns. Both helpers run in the foreground, as our children (pasta under
+// a keeper), so they live exactly as long as the sandbox; rootlesskit's
+// drivers let pasta daemonize (it then outlives the sandbox) and prepare
+// slirp4netns's tap in a way that needs root inside (see pasta.go, keeper.go
+// and slirp.go). Published ports (publish.go) need no helper process.
 //
 // Runs in the parent (host namespaces), after init's ID maps are written and
 // before init mounts: the helpers join init's user and network namespaces by
@@ -25,7 +26,7 @@ const (
 	Host        = "host"
 	Pasta       = "pasta"
 	Slirp4netns = "slirp4netns"
-	User        = "user" // slirp4netns, else pasta
+	User        = "user" // pasta, else slirp4netns
 )
 
 // Options configure a user-mode network.
@@ -54,15 +55,15 @@ func Pick(mode string) (string, error) {
 		}
 		return mode, nil
 	case User:
-		// slirp4netns first: its exit fd ends it when sandbox dies, even by
-		// SIGKILL; pasta drops the parent-death signal when it joins the
-		// namespace, so a SIGKILLed sandbox can leave a pasta behind.
-		for _, m := range []string{Slirp4netns, Pasta} {
+		// The order: pasta (the faster stack), then slirp4netns.
+		// Both now end with sandbox even when it is SIGKILLed (keeper.go,
+		// slirp.go's exit fd).
+		for _, m := range []string{Pasta, Slirp4netns} {
 			if _, err := exec.LookPath(m); err == nil {
 				return m, nil
 			}
 		}
-		return "", fmt.Errorf("--net user: neither slirp4netns nor pasta is installed; fix: apt install slirp4netns (or passt)")
+		return "", fmt.Errorf("--net user: neither pasta nor slirp4netns is installed; fix: apt install passt (or slirp4netns)")
 	}
 	return "", fmt.Errorf("--net %q: want none, host, user, pasta or slirp4netns", mode)
 }

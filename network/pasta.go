@@ -8,16 +8,15 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
-// startPasta runs pasta in the foreground, as our child, for the network
+// startPasta runs pasta in the foreground, under our keeper, for the network
 // namespace of pid. Not rootlesskit's pasta driver: that one lets pasta fork
 // into the background, and a pasta attached by PID does not notice when the
 // namespace goes (it holds the tap, which keeps the namespace alive), so every
-// run left a pasta behind. In the foreground it dies with us (Pdeathsig) and is
-// stopped at exit. The options are the driver's: a tap configured by pasta
+// run left a pasta behind. In the foreground under the keeper it ends with us,
+// however we end. The options are the driver's: a tap configured by pasta
 // (--config-net), no port forwarding, and, unless asked, no way to the host's
 // loopback (--no-map-gw, no namespace-to-host ports).
 func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net, error) {
@@ -42,16 +41,16 @@ func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 		args = append(args, "--no-map-gw", "--tcp-ns=none", "--udp-ns=none")
 	}
 	args = append(args, strconv.Itoa(pid))
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = o.Log, o.Log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start pasta: %w", err)
+	// Through the keeper (keeper.go): it ends pasta even after a SIGKILL of
+	// sandbox, which pasta's own parent-death signal does not survive.
+	cmd, exitW, err := keep(append([]string{bin}, args...), o.Log)
+	if err != nil {
+		return nil, err
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	stop := func() error {
-		_ = cmd.Process.Kill()
+		exitW.Close()
 		<-exited
 		return nil
 	}

@@ -1,12 +1,15 @@
 package tests
 
 import (
+	"bufio"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // hostListener listens on the host's 127.0.0.1 and answers one line.
@@ -137,25 +140,161 @@ func helperPids(name string) []string {
 	return out
 }
 
-// The user-mode helper dies with the sandbox, also when sandbox gets SIGKILL
-// (slirp4netns through its exit fd).
+// userModes are the --net modes with a helper process, and the name it shows
+// in /proc/PID/comm.
+var userModes = []struct{ mode, comm string }{
+	{"pasta", "pasta"},
+	{"slirp4netns", "slirp4netns"},
+}
+
+func requiresHelper(t *testing.T, mode string) {
+	t.Helper()
+	if _, err := exec.LookPath(mode); err != nil {
+		if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
+			t.Fatalf("requires %s: %v", mode, err)
+		}
+		t.Skipf("requires %s: %v", mode, err)
+	}
+}
+
+// The user-mode helper lives exactly as long as the sandbox: none is left
+// after a normal exit, after the command is killed, or after sandbox itself
+// gets SIGKILL (pasta through the keeper, slirp4netns through its exit fd).
 func TestNetHelperDiesWithSandbox(t *testing.T) {
 	requires(t, UserNS)
-	if _, err := exec.LookPath("slirp4netns"); err != nil {
-		if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
-			t.Fatalf("requires slirp4netns: %v", err)
-		}
-		t.Skipf("requires slirp4netns: %v", err)
+	for _, m := range userModes {
+		t.Run(m.mode, func(t *testing.T) {
+			requiresHelper(t, m.mode)
+			before := len(helperPids(m.comm))
+			if r := sandbox(t, "", nil, "--net", m.mode, "--", "sh", "-c", "kill -9 $$"); r.code != 137 {
+				t.Errorf("command killed: exit %d, want 137: %s", r.code, r.stderr)
+			}
+			if n := len(helperPids(m.comm)); n > before {
+				t.Errorf("%s left behind after the command was killed", m.mode)
+			}
+			cmd := exec.Command(bin, "--net", m.mode, "--", "sleep", "60")
+			cmd.Dir = workdir(t)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill() })
+			waitFor(t, func() bool { return len(helperPids(m.comm)) > before }, m.mode+" to start")
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			waitFor(t, func() bool { return len(helperPids(m.comm)) <= before }, m.mode+" to end after SIGKILL of sandbox")
+		})
 	}
-	before := len(helperPids("slirp4netns"))
-	cmd := exec.Command(bin, "--net", "slirp4netns", "--", "sleep", "60")
-	cmd.Dir = workdir(t)
-	if err := cmd.Start(); err != nil {
+}
+
+// freePort finds a host port nobody listens on (for the test's moment).
+func freePort(t *testing.T, proto string) int {
+	t.Helper()
+	if proto == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	waitFor(t, func() bool { return len(helperPids("slirp4netns")) > before }, "slirp4netns to start")
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-	waitFor(t, func() bool { return len(helperPids("slirp4netns")) <= before }, "slirp4netns to end after SIGKILL of sandbox")
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// A server inside on a published port answers from the host, over TCP and
+// UDP, in every mode with its own network namespace (none needs no helper).
+func TestNetPublish(t *testing.T) {
+	requires(t, UserNS)
+	modes := []string{"none"}
+	for _, m := range userModes {
+		modes = append(modes, m.mode)
+	}
+	for _, mode := range modes {
+		t.Run(mode, func(t *testing.T) {
+			if mode != "none" {
+				requiresHelper(t, mode)
+			}
+			tp, up := freePort(t, "tcp"), freePort(t, "udp")
+			cmd := exec.Command(bin, "--net", mode, "-p", fmt.Sprintf("%d:8000", tp), "-p", fmt.Sprintf("127.0.0.1:%d:8001/udp", up),
+				"--", "sh", "-c", probe+" echo udp 127.0.0.1:8001 & exec "+probe+" echo tcp 127.0.0.1:8000")
+			cmd.Dir = workdir(t)
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+			sc := bufio.NewScanner(out)
+			for i := 0; i < 2; i++ {
+				if !sc.Scan() || sc.Text() != "listening" {
+					t.Fatalf("the servers inside did not start: %q %s", sc.Text(), stderr.String())
+				}
+			}
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", tp), 5*time.Second)
+			if err != nil {
+				t.Fatalf("connect to the published TCP port: %v", err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintln(c, "over tcp")
+			if got, err := bufio.NewReader(c).ReadString('\n'); got != "echo: over tcp\n" {
+				t.Errorf("published TCP port answered %q, %v", got, err)
+			}
+			u, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", up))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer u.Close()
+			buf := make([]byte, 100)
+			got := ""
+			for i := 0; i < 5 && got == ""; i++ { // UDP may drop
+				_, _ = u.Write([]byte("over udp"))
+				_ = u.SetReadDeadline(time.Now().Add(time.Second))
+				if n, err := u.Read(buf); err == nil {
+					got = string(buf[:n])
+				}
+			}
+			if got != "echo: over udp" {
+				t.Errorf("published UDP port answered %q", got)
+			}
+		})
+	}
+}
+
+// Publishing a port only root may bind, one already in use, or a bad spec is
+// a one-line error, exit 125, before anything runs.
+func TestNetPublishBadInput(t *testing.T) {
+	requires(t, UserNS)
+	busy := hostListener(t, "tcp", "127.0.0.1:0").Addr().(*net.TCPAddr).Port
+	cases := map[string][]string{
+		"in use":      {"-p", fmt.Sprintf("127.0.0.1:%d:80", busy)},
+		"bad spec":    {"-p", "80"},
+		"bad proto":   {"-p", "18080:80/sctp"},
+		"bad port":    {"-p", "18080:70000"},
+		"not an IP":   {"-p", "host:18080:80"},
+		"twice":       {"-p", "18080:80", "-p", "18080:81"},
+		"--net host":  {"--net", "host", "-p", "18080:80"},
+		"not on host": {"-p", "192.0.2.1:18080:80"},
+	}
+	b, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+	if start, _ := strconv.Atoi(strings.TrimSpace(string(b))); start > 80 {
+		cases["privileged"] = []string{"-p", "80:80"}
+	}
+	for name, args := range cases {
+		r := sandbox(t, "", nil, append(args, "--", "echo", "ran")...)
+		if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, "--publish") {
+			t.Errorf("%s %q: exit %d, %q; want 125 and one line naming --publish", name, args, r.code, r.stderr)
+		}
+		if strings.Contains(r.stdout, "ran") {
+			t.Errorf("%s: the command ran", name)
+		}
+	}
 }

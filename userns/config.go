@@ -43,7 +43,10 @@ type Config struct {
 	Hostname string   `json:"hostname,omitempty"`
 	Mounts   []Mount  `json:"mounts"`
 	// NetLo brings up the loopback interface of the new network namespace.
-	NetLo   bool `json:"netLo"`
+	NetLo bool `json:"netLo"`
+	// Aux: answer the parent's requests on the aux channel (published
+	// ports; see aux.go).
+	Aux     bool `json:"aux,omitempty"`
 	Verbose bool `json:"verbose,omitempty"`
 	// Caps is the command's capability set (bounding, and for a non-root
 	// command also permitted, inheritable and ambient).

@@ -43,6 +43,11 @@ func Init() int {
 	}
 	cfg = m.Config
 	log := newLogger(cfg.Verbose)
+	if cfg.Aux {
+		if a := openInitAux(); a != nil {
+			go a.serve()
+		}
+	}
 
 	// Signals from the parent queue up while we set up; the command gets them
 	// once it runs.

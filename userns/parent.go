@@ -43,7 +43,9 @@ type Spec struct {
 	// It runs after the ID maps are written and before init may mount, so
 	// the stack's helpers find init's namespaces mapped and its mount
 	// namespace still the host's.
-	Network func(ctx context.Context, pid int) error
+	// aux is the side channel to init: published ports are dialed and the
+	// tap device of --net gvisor is handed over through it.
+	Network func(ctx context.Context, pid int, aux *Aux) error
 }
 
 // Result is how the command ended.
@@ -67,6 +69,7 @@ var forwarded = []os.Signal{
 type Started struct {
 	cmd                *exec.Cmd
 	toInitW, fromInitR *os.File
+	aux                *os.File // our end of the aux channel (aux.go)
 	shareNet           bool
 	err                error
 }
@@ -93,17 +96,28 @@ func Start(shareNet bool) *Started {
 		st.err = fmt.Errorf("create message pipe: %w", err)
 		return st
 	}
-	st.cmd = initCommand(shareNet, toInitR, fromInitW)
+	auxP, auxC, err := newAuxPair()
+	if err != nil {
+		toInitR.Close()
+		toInitW.Close()
+		fromInitR.Close()
+		fromInitW.Close()
+		st.err = err
+		return st
+	}
+	st.cmd = initCommand(shareNet, toInitR, fromInitW, auxC)
 	st.err = st.cmd.Start()
 	toInitR.Close()
 	fromInitW.Close()
+	auxC.Close()
 	if st.err != nil {
 		st.err = startError(st.err)
 		toInitW.Close()
 		fromInitR.Close()
+		auxP.Close()
 		return st
 	}
-	st.toInitW, st.fromInitR = toInitW, fromInitR
+	st.toInitW, st.fromInitR, st.aux = toInitW, fromInitR, auxP
 	return st
 }
 
@@ -116,6 +130,7 @@ func (st *Started) Close() {
 	_ = st.cmd.Wait()
 	st.toInitW.Close()
 	st.fromInitR.Close()
+	st.aux.Close()
 	st.toInitW = nil
 }
 
@@ -136,6 +151,15 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 	cmd, toInitW := st.cmd, st.toInitW
 	st.toInitW = nil // taken: Close no longer applies
 	defer toInitW.Close()
+	auxConn, err := fileConn(st.aux)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		st.fromInitR.Close()
+		return Result{}, fmt.Errorf("aux channel: %w", err)
+	}
+	aux := newAux(auxConn)
+	defer aux.close()
 	abort := func(err error) (Result, error) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
@@ -172,7 +196,7 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 		return abort(fmt.Errorf("map IDs: %w", err))
 	}
 	if spec.Network != nil {
-		if err := spec.Network(ctx, cmd.Process.Pid); err != nil {
+		if err := spec.Network(ctx, cmd.Process.Pid, aux); err != nil {
 			<-placed
 			return abort(fmt.Errorf("network: %w", err))
 		}
@@ -234,7 +258,7 @@ type placement struct {
 	err error
 }
 
-func initCommand(shareNet bool, syncR, msgW *os.File) *exec.Cmd {
+func initCommand(shareNet bool, syncR, msgW, aux *os.File) *exec.Cmd {
 	// No CLONE_NEWCGROUP here: init makes its cgroup namespace once it sits
 	// in its final cgroup, so the namespace's root is that cgroup.
 	flags := unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID |
@@ -261,7 +285,7 @@ func initCommand(shareNet bool, syncR, msgW *os.File) *exec.Cmd {
 		Stdin:       os.Stdin,
 		Stdout:      os.Stdout,
 		Stderr:      os.Stderr,
-		ExtraFiles:  []*os.File{syncR, msgW}, // fd 3, fd 4
+		ExtraFiles:  []*os.File{syncR, msgW, aux}, // fd 3, fd 4, fd 5 (auxFD)
 		SysProcAttr: attr,
 	}
 }

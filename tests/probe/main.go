@@ -35,6 +35,8 @@ func main() {
 		connect("unix", "@"+os.Args[2])
 	case "serve":
 		serve(os.Args[2])
+	case "echo":
+		echo(os.Args[2], os.Args[3])
 	case "tiocsti":
 		fmt.Println("tiocsti", errno(tiocsti(0, '#')))
 	}
@@ -114,6 +116,46 @@ func connect(network, addr string) {
 
 // serve answers every TCP connection on addr with one line, for the network
 // tests' test host.
+// echo answers each line (tcp) or datagram (udp) with "echo: " and it,
+// printing "listening" once it is, so a test knows when to connect.
+func echo(proto, addr string) {
+	if proto == "udp" {
+		c, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "echo:", err)
+			os.Exit(1)
+		}
+		fmt.Println("listening")
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				os.Exit(1)
+			}
+			_, _ = c.WriteTo(append([]byte("echo: "), buf[:n]...), from)
+		}
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "echo:", err)
+		os.Exit(1)
+	}
+	fmt.Println("listening")
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			continue
+		}
+		go func() {
+			defer c.Close()
+			sc := bufio.NewScanner(c)
+			for sc.Scan() {
+				fmt.Fprintf(c, "echo: %s\n", sc.Text())
+			}
+		}()
+	}
+}
+
 func serve(addr string) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
