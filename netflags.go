@@ -15,7 +15,7 @@ import (
 
 // NetFlags choose the sandbox's network.
 type NetFlags struct {
-	Net               string   `default:"none" help:"Network: none (only lo, the default), host (the host's network, its abstract Unix sockets too), user (slirp4netns, else pasta), pasta, slirp4netns." placeholder:"MODE" group:"Network"`
+	Net               string   `default:"none" help:"Network: none (only lo, the default), host (the host's network, its abstract Unix sockets too), user (pasta, else slirp4netns, else gvisor), pasta, slirp4netns, gvisor." placeholder:"MODE" group:"Network"`
 	ShareNet          bool     `help:"Same as --net host." group:"Network"`
 	AllowHostLoopback bool     `help:"In the user modes, let the sandbox reach the host's 127.0.0.1 through the gateway address." group:"Network"`
 	MTU               int      `name:"mtu" help:"MTU of the user-mode interface (default 65520)." placeholder:"N" group:"Network"`
@@ -78,15 +78,24 @@ func (n *NetFlags) validatePorts() error {
 	return nil
 }
 
-// dnsAddress is the stack's DNS forwarder: .3 of the subnet, for both drivers.
-func (n *NetFlags) dnsAddress() string {
+// subnetAt is address .n of the user-mode subnet.
+func (n *NetFlags) subnetAt(i byte) string {
 	cidr := n.CIDR
 	if cidr == "" {
 		cidr = "10.0.2.0/24"
 	}
 	_, ipnet, _ := net.ParseCIDR(cidr)
 	ip := ipnet.IP.To4()
-	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+3).String()
+	return net.IPv4(ip[0], ip[1], ip[2], ip[3]+i).String()
+}
+
+// dnsAddress is the stack's DNS forwarder: .3 of the subnet for pasta and
+// slirp4netns; gvisor-tap-vsock serves it on the gateway, .2.
+func (n *NetFlags) dnsAddress() string {
+	if n.Net == network.Gvisor {
+		return n.subnetAt(2)
+	}
+	return n.subnetAt(3)
 }
 
 // netPlan sets up spec for the network mode: the user-mode stack as a hook the
@@ -123,9 +132,23 @@ func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
 	}
 	// Before the user's own mounts, so --ro FILE:/etc/resolv.conf still wins.
 	spec.Config.Mounts = insertBeforeUser(spec.Config.Mounts, userns.Mount{Kind: userns.Bind, Src: resolv, Dst: "/etc/resolv.conf", ReadOnly: true})
+	if r.Net == network.Gvisor {
+		// Init makes the tap (it holds CAP_NET_ADMIN in the namespace;
+		// we cannot enter it) and hands it over the aux channel.
+		ones := 24
+		if r.CIDR != "" {
+			_, ipnet, _ := net.ParseCIDR(r.CIDR)
+			ones, _ = ipnet.Mask.Size()
+		}
+		mtu := r.MTU
+		if mtu == 0 {
+			mtu = 65520
+		}
+		spec.Config.Aux = true
+		spec.Config.Tap = &userns.TapConfig{Name: "tap0", MTU: mtu, Addr: r.subnetAt(100), PrefixLen: ones, Gateway: r.subnetAt(2)}
+	}
 	nr.user = true
 	nr.opts = network.Options{Mode: r.Net, AllowHostLoopback: r.AllowHostLoopback, MTU: r.MTU, CIDR: r.CIDR, Log: logw}
-	nr.state = dir
 	spec.Network = nr.setup
 	return nr, nil
 }
@@ -145,17 +168,16 @@ func insertBeforeUser(mounts []userns.Mount, m userns.Mount) []userns.Mount {
 // netRun is what the parent runs for the network while the sandbox lives: the
 // user-mode stack's helper and the published ports' listeners.
 type netRun struct {
-	user  bool // a user-mode stack (opts)
-	opts  network.Options
-	state string
-	net   *network.Net
-	pub   *network.Published
+	user bool // a user-mode stack (opts)
+	opts network.Options
+	net  *network.Net
+	pub  *network.Published
 }
 
 func (n *netRun) setup(ctx context.Context, pid int, aux *userns.Aux) error {
 	if n.user {
 		var err error
-		if n.net, err = network.Setup(ctx, n.opts, pid, n.state); err != nil {
+		if n.net, err = network.Setup(ctx, n.opts, pid, aux); err != nil {
 			return err
 		}
 	}

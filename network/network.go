@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 )
@@ -26,7 +27,8 @@ const (
 	Host        = "host"
 	Pasta       = "pasta"
 	Slirp4netns = "slirp4netns"
-	User        = "user" // pasta, else slirp4netns
+	Gvisor      = "gvisor" // gvisor-tap-vsock in sandbox-netstack (gvisor.go)
+	User        = "user"   // pasta, else slirp4netns, else gvisor
 )
 
 // Options configure a user-mode network.
@@ -41,7 +43,9 @@ type Options struct {
 }
 
 // IsUser says whether mode needs a user-mode stack (a helper process).
-func IsUser(mode string) bool { return mode == Pasta || mode == Slirp4netns || mode == User }
+func IsUser(mode string) bool {
+	return mode == Pasta || mode == Slirp4netns || mode == Gvisor || mode == User
+}
 
 // Pick resolves --net user to the first stack installed, and checks that an
 // explicit one is. The error names the package to install.
@@ -54,6 +58,11 @@ func Pick(mode string) (string, error) {
 			return "", fmt.Errorf("--net %s: %s not found; fix: apt install %s", mode, mode, pkg(mode))
 		}
 		return mode, nil
+	case Gvisor:
+		if _, err := findNetstack(); err != nil {
+			return "", err
+		}
+		return mode, nil
 	case User:
 		// The order: pasta (the faster stack), then slirp4netns.
 		// Both now end with sandbox even when it is SIGKILLed (keeper.go,
@@ -63,9 +72,12 @@ func Pick(mode string) (string, error) {
 				return m, nil
 			}
 		}
-		return "", fmt.Errorf("--net user: neither pasta nor slirp4netns is installed; fix: apt install passt (or slirp4netns)")
+		if _, err := findNetstack(); err == nil {
+			return Gvisor, nil
+		}
+		return "", fmt.Errorf("--net user: none of pasta, slirp4netns and sandbox-netstack is installed; fix: apt install passt (or slirp4netns)")
 	}
-	return "", fmt.Errorf("--net %q: want none, host, user, pasta or slirp4netns", mode)
+	return "", fmt.Errorf("--net %q: want none, host, user, pasta, slirp4netns or gvisor", mode)
 }
 
 func pkg(mode string) string {
@@ -90,8 +102,12 @@ func (n *Net) Close() error {
 	return n.cleanup()
 }
 
+// TapSource hands over the tap device init made (userns.Aux).
+type TapSource interface{ Tap() (*os.File, error) }
+
 // Setup starts the user-mode stack for the network namespace of process pid.
-func Setup(ctx context.Context, o Options, pid int, stateDir string) (*Net, error) {
+// taps is asked for init's tap device in the modes that need one (gvisor).
+func Setup(ctx context.Context, o Options, pid int, taps TapSource) (*Net, error) {
 	var ipnet *net.IPNet
 	if o.CIDR != "" {
 		_, n, err := net.ParseCIDR(o.CIDR)
@@ -110,6 +126,14 @@ func Setup(ctx context.Context, o Options, pid int, stateDir string) (*Net, erro
 		// map); ours keeps the caller's own ID, so ip would run without
 		// them. slirp4netns creates and configures the tap itself.
 		return startSlirp(ctx, o, ipnet, pid)
+	case Gvisor:
+		tap, err := taps.Tap()
+		if err != nil {
+			return nil, err
+		}
+		// sandbox-netstack has its own copy once started.
+		defer tap.Close()
+		return startGvisor(ctx, o, ipnet, tap)
 	}
 	return nil, fmt.Errorf("network mode %q has no user-mode stack", o.Mode)
 }

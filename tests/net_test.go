@@ -78,14 +78,10 @@ func TestNetUserModes(t *testing.T) {
 	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 	abstract := fmt.Sprintf("sandbox-test-u-%d", os.Getpid())
 	hostListener(t, "unix", "@"+abstract)
-	for _, mode := range []string{"pasta", "slirp4netns"} {
+	for _, m := range userModes {
+		mode := m.mode
 		t.Run(mode, func(t *testing.T) {
-			if _, err := exec.LookPath(mode); err != nil {
-				if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
-					t.Fatalf("requires %s: %v", mode, err)
-				}
-				t.Skipf("requires %s: %v", mode, err)
-			}
+			requiresHelper(t, mode)
 			args := []string{"--net", mode}
 			if got := connectInside(t, args, "connect", testHost); got != "connect ok hello-from-test-host" {
 				t.Errorf("--net %s: the test host %s: %q", mode, testHost, got)
@@ -102,11 +98,15 @@ func TestNetUserModes(t *testing.T) {
 			if got := connectInside(t, open, "connect", "10.0.2.2:"+port); got != "connect ok hello-from-host" {
 				t.Errorf("--net %s --allow-host-loopback: the host's 127.0.0.1 through the gateway: %q", mode, got)
 			}
+			dns := "10.0.2.3"
+			if mode == "gvisor" {
+				dns = "10.0.2.2" // gvisor-tap-vsock answers on the gateway
+			}
 			r := sandbox(t, "", nil, append(args, "--", "cat", "/etc/resolv.conf")...)
-			if !strings.Contains(r.stdout, "nameserver 10.0.2.3") {
+			if !strings.Contains(r.stdout, "nameserver "+dns) {
 				t.Errorf("--net %s: resolv.conf %q", mode, r.stdout)
 			}
-			if pids := helperPids(mode); len(pids) > 0 {
+			if pids := helperPids(m.comm); len(pids) > 0 {
 				t.Errorf("--net %s left %s running: %v", mode, mode, pids)
 			}
 		})
@@ -145,10 +145,14 @@ func helperPids(name string) []string {
 var userModes = []struct{ mode, comm string }{
 	{"pasta", "pasta"},
 	{"slirp4netns", "slirp4netns"},
+	{"gvisor", "sandbox-netstac"}, // comm keeps 15 characters
 }
 
 func requiresHelper(t *testing.T, mode string) {
 	t.Helper()
+	if mode == "gvisor" {
+		return // sandbox-netstack is built beside sandbox by TestMain
+	}
 	if _, err := exec.LookPath(mode); err != nil {
 		if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
 			t.Fatalf("requires %s: %v", mode, err)

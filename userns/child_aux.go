@@ -1,6 +1,7 @@
 package userns
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -71,4 +72,17 @@ func (a *initAux) dial(m auxMsg) {
 	}
 	defer f.Close()
 	_ = a.send(reply, int(f.Fd()))
+}
+
+// sendTap creates the tap device of t and hands it to the parent.
+func (a *initAux) sendTap(t *TapConfig) error {
+	f, err := createTap(t.Name, t.MTU, net.ParseIP(t.Addr), t.PrefixLen, net.ParseIP(t.Gateway))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := a.send(auxMsg{Type: auxTap}, int(f.Fd())); err != nil {
+		return fmt.Errorf("hand %s to the parent: %w", t.Name, err)
+	}
+	return nil
 }

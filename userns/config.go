@@ -46,8 +46,12 @@ type Config struct {
 	NetLo bool `json:"netLo"`
 	// Aux: answer the parent's requests on the aux channel (published
 	// ports; see aux.go).
-	Aux     bool `json:"aux,omitempty"`
-	Verbose bool `json:"verbose,omitempty"`
+	Aux bool `json:"aux,omitempty"`
+	// Tap, when set, makes init create and configure a tap device for a
+	// user-mode stack the parent runs (--net gvisor) and hand it over the
+	// aux channel.
+	Tap     *TapConfig `json:"tap,omitempty"`
+	Verbose bool       `json:"verbose,omitempty"`
 	// Caps is the command's capability set (bounding, and for a non-root
 	// command also permitted, inheritable and ambient).
 	Caps CapSet `json:"caps"`
@@ -62,4 +66,13 @@ type Config struct {
 	// CgroupWritable mounts the sandbox's cgroup tree read-write (--uid 0:
 	// the command may manage its own sub-cgroups).
 	CgroupWritable bool `json:"cgroupWritable,omitempty"`
+}
+
+// TapConfig describes the tap device init makes for --net gvisor.
+type TapConfig struct {
+	Name      string `json:"name"`
+	MTU       int    `json:"mtu"`
+	Addr      string `json:"addr"` // IPv4 address of the sandbox
+	PrefixLen int    `json:"prefixLen"`
+	Gateway   string `json:"gateway"`
 }

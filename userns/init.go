@@ -44,9 +44,18 @@ func Init() int {
 	cfg = m.Config
 	log := newLogger(cfg.Verbose)
 	if cfg.Aux {
-		if a := openInitAux(); a != nil {
-			go a.serve()
+		a := openInitAux()
+		if a == nil {
+			return fail("init", 125, fmt.Errorf("no aux channel from the parent"))
 		}
+		// The tap first: the parent's stack waits for it before it sends
+		// Mapped.
+		if t := cfg.Tap; t != nil {
+			if err := a.sendTap(t); err != nil {
+				return fail("network", 125, err)
+			}
+		}
+		go a.serve()
 	}
 
 	// Signals from the parent queue up while we set up; the command gets them

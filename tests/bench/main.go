@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,6 +46,8 @@ func main() {
 	defer os.RemoveAll(work)
 	sb := filepath.Join(work, "sandbox")
 	run("go", "build", "-o", sb, ".")
+	// --net gvisor finds its stack next to sandbox.
+	run("go", "build", "-o", filepath.Join(work, "sandbox-netstack"), "./network/sandbox-netstack")
 	fmt.Printf("# sandbox benchmark, %s, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"), machine())
 
 	parts := []struct {
@@ -78,6 +81,8 @@ func startup(sb, work string, runs int) {
 		{"sandbox --overlay fuse", sb + " --overlay fuse -- /bin/true"},
 		{"sandbox --net pasta", sb + " --net pasta -- /bin/true"},
 		{"sandbox --net slirp4netns", sb + " --net slirp4netns -- /bin/true"},
+		{"sandbox --net gvisor", sb + " --net gvisor -- /bin/true"},
+		{"sandbox -p (a published port, --net none)", sb + fmt.Sprintf(" -p 127.0.0.1:%d:80 -- /bin/true", freePort())},
 	}
 	if exec.Command("systemctl", "--user", "show", "-p", "Version").Run() == nil {
 		list = append(list,
@@ -171,4 +176,12 @@ func check(err error) {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
+}
+
+// freePort is a TCP port of 127.0.0.1 that nothing listens on now.
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	check(err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }

@@ -131,3 +131,29 @@ func reachableSockets(dir string, n int) []string {
 	})
 	return out
 }
+
+// A published port lets the host in, never the sandbox out: with -p the
+// command still cannot reach the host's loopback, and the socket pair over
+// which init hands connections to sandbox (fd 5 of init) is not among the
+// command's descriptors, nor openable through /proc/1/fd.
+func TestPublishOpensNoWayOut(t *testing.T) {
+	requires(t, UserNS)
+	guard(t)
+	tcp := listen(t, "tcp", "127.0.0.1:0").Addr().String()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	pub := []string{"-p", fmt.Sprintf("127.0.0.1:%d:9", free)}
+	r := must(t, append(pub, "--", escapee, "connect", "tcp", tcp)...)
+	if got := r.get("connect"); got != "ECONNREFUSED" {
+		t.Errorf("-p: connect to the host's %s: %s, want ECONNREFUSED", tcp, got)
+	}
+	out := must(t, append(pub, "--", escapee, "fds", "created-"+token())...)
+	checkOwnFDs(t, "-p", out)
+	if got := out.get("list:/proc/1/fd"); got != "EACCES" {
+		t.Errorf("-p: init's descriptors are listable (%s), want EACCES:\n%s", got, out)
+	}
+}

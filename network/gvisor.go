@@ -1,0 +1,121 @@
+package network
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// netstackName is the companion binary that holds gvisor-tap-vsock (built
+// from ./network/sandbox-netstack): linked into sandbox itself, its package
+// inits doubled every start-up.
+const netstackName = "sandbox-netstack"
+
+// startGvisor runs sandbox-netstack, gvisor-tap-vsock's user-mode stack, on
+// tap: a tap (IFF_TAP|IFF_NO_PI) that init created in the sandbox's network
+// namespace, already configured as .100 of the subnet with its default route
+// via .2. The stack runs in the host's namespaces as the user, as our child in
+// the foreground; its exit pipe ends it when we die, even by SIGKILL, and
+// Pdeathsig too (it never changes credentials, so the signal holds).
+//
+// tap stays the caller's: sandbox-netstack has its own copy once this returns,
+// so the caller should close it then, whatever the outcome.
+func startGvisor(ctx context.Context, o Options, ipnet *net.IPNet, tap *os.File) (*Net, error) {
+	bin, err := findNetstack()
+	if err != nil {
+		return nil, err
+	}
+	mtu := o.MTU
+	if mtu == 0 {
+		mtu = 65520
+	}
+	if ipnet == nil {
+		_, ipnet, _ = net.ParseCIDR("10.0.2.0/24")
+	}
+	base := ipnet.IP.To4()
+	if base == nil {
+		return nil, fmt.Errorf("--net gvisor: --cidr %s: want an IPv4 subnet", ipnet)
+	}
+	// gvisor-tap-vsock serves DNS on the gateway address, .2 (UDP and TCP).
+	dns := net.IPv4(base[0], base[1], base[2], base[3]+2).String()
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("create ready pipe: %w", err)
+	}
+	defer readyR.Close()
+	// The exit pipe: sandbox-netstack quits when it reads EOF, which it does
+	// once every copy of exitW is closed, by us or by the kernel at our exit.
+	exitR, exitW, err := os.Pipe()
+	if err != nil {
+		readyW.Close()
+		return nil, fmt.Errorf("create exit pipe: %w", err)
+	}
+	defer exitR.Close()
+	args := []string{"--mtu", strconv.Itoa(mtu), "--cidr", ipnet.String()}
+	if o.AllowHostLoopback {
+		args = append(args, "--allow-host-loopback")
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.ExtraFiles = []*os.File{tap, readyW, exitR} // fds 3, 4, 5
+	cmd.Stdout, cmd.Stderr = o.Log, o.Log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		readyW.Close()
+		exitW.Close()
+		return nil, fmt.Errorf("start %s: %w", netstackName, err)
+	}
+	readyW.Close()
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	stop := func() error {
+		exitW.Close()
+		_ = cmd.Process.Kill()
+		<-exited
+		return nil
+	}
+	ready := make(chan error, 1)
+	go func() {
+		_, err := readyR.Read(make([]byte, 1))
+		ready <- err
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			// EOF without the byte: it is exiting (or exited) on an error.
+			stop()
+			return nil, fmt.Errorf("%s exited before it was ready (run with -v to see why): %v", netstackName, waitErr)
+		}
+	case <-exited:
+		stop()
+		return nil, fmt.Errorf("%s exited before it was ready (run with -v to see why): %v", netstackName, waitErr)
+	case <-ctx.Done():
+		stop()
+		return nil, fmt.Errorf("%s: %w", netstackName, ctx.Err())
+	}
+	return &Net{DNS: dns, cleanup: stop}, nil
+}
+
+// findNetstack looks for sandbox-netstack next to the running sandbox, then on
+// PATH.
+func findNetstack() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), netstackName)
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(netstackName); err == nil {
+		return p, nil
+	}
+	return "", errors.New(`--net gvisor: sandbox-netstack not found next to sandbox or on PATH; fix: go build -o "$(dirname "$(command -v sandbox)")/sandbox-netstack" ./network/sandbox-netstack`)
+}
