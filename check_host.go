@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"sandbox/layers"
+	"sandbox/network"
 )
 
 // checkUserNS clones a process into a new user namespace, then another that
@@ -179,8 +180,11 @@ func checkNetwork(ctx context.Context, env *checkEnv) checkResult {
 			have = append(have, p)
 		}
 	}
+	if _, err := network.Pick(network.Gvisor); err == nil {
+		have = append(have, "sandbox-netstack")
+	}
 	if len(have) == 0 {
-		return checkWarn("neither pasta nor slirp4netns is on PATH: --net user is refused (the default --net none works)",
+		return checkWarn("none of pasta, slirp4netns and sandbox-netstack is installed: --net user is refused (the default --net none works)",
 			"apt install passt slirp4netns")
 	}
 	found := strings.Join(have, ", ")

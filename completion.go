@@ -133,7 +133,7 @@ func compFlags(n *kong.Node) []compFlag {
 // flagValues are the values of flags that check them in code, not with an
 // enum tag.
 var flagValues = map[string]string{
-	"net": "none host user pasta slirp4netns",
+	"net": "none host user pasta slirp4netns gvisor",
 }
 
 // flagKind is how a flag's value completes.

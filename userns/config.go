@@ -13,11 +13,14 @@
 //	parent                          init (PID 1 inside)
 //	plan (Config)
 //	clone+exec /proc/self/exe  -->  reads Config on fd 3
+//	                           <--  tap device over aux, fd 5 (--net gvisor)
 //	write ID maps (newuidmap ∥ newgidmap)
+//	network helper (pasta, ...)
 //	send Mapped                -->  private propagation, mount plan, pivot_root
 //	(scope for cgroup limits)
 //	send Go                    -->  lock down, fork+exec the command
 //	forward signals            -->  forward to the command, reap zombies
+//	-p: accept on host ports   <->  aux: connect to 127.0.0.1:PORT, pass the fd
 //	read Exit / Error          <--  send Exit (or Error at any stage), exit
 package userns
 
