@@ -52,6 +52,8 @@ func main() {
 		forkbomb(args)
 	case "runas":
 		runas(args)
+	case "rawudp":
+		rawUDP(args)
 	default:
 		fmt.Fprintln(os.Stderr, "escapee: unknown subcommand", os.Args[1])
 		os.Exit(2)
