@@ -59,7 +59,7 @@ func testMain(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	bin, escapee = filepath.Join(dir, "sandbox"), filepath.Join(dir, "escapee")
-	for _, b := range []struct{ out, pkg string }{{bin, "../.."}, {escapee, "./escapee"}} {
+	for _, b := range []struct{ out, pkg string }{{bin, "../.."}, {escapee, "./escapee"}, {filepath.Join(dir, "sandbox-netstack"), "../../network/sandbox-netstack"}} {
 		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
