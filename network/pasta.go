@@ -18,7 +18,10 @@ import (
 // run left a pasta behind. In the foreground under the keeper it ends with us,
 // however we end. The options are the driver's: a tap configured by pasta
 // (--config-net), no port forwarding, and, unless asked, no way to the host's
-// loopback (--no-map-gw, no namespace-to-host ports).
+// loopback (--no-map-gw, no namespace-to-host ports). IPv4 gets our subnet;
+// IPv6, when the host has it, is the host's own address and routes, copied
+// (pasta's way: the sandbox then cannot reach the host at that address, it is
+// its own).
 func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net, error) {
 	bin, err := exec.LookPath(Pasta)
 	if err != nil {
@@ -36,7 +39,7 @@ func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	ones, _ := ipnet.Mask.Size()
 	args := []string{"--foreground", "--ns-ifname=tap0", "--mtu=" + strconv.Itoa(mtu), "--config-net",
 		"--address=" + at(100), "--netmask=" + strconv.Itoa(ones), "--gateway=" + at(2), "--dns-forward=" + at(3),
-		"--ipv4-only", "--tcp-ports=none", "--udp-ports=none", "--quiet"}
+		"--tcp-ports=none", "--udp-ports=none", "--quiet"}
 	if !o.AllowHostLoopback {
 		args = append(args, "--no-map-gw", "--tcp-ns=none", "--udp-ns=none")
 	}

@@ -94,6 +94,9 @@ func TestNetUserModes(t *testing.T) {
 			if got := connectInside(t, args, "connect-abstract", abstract); strings.HasPrefix(got, "connect ok") {
 				t.Errorf("--net %s reached the host's abstract socket: %q", mode, got)
 			}
+			if mode == "pasta" {
+				checkIPv6(t, args)
+			}
 			open := append(args, "--allow-host-loopback")
 			if got := connectInside(t, open, "connect", "10.0.2.2:"+port); got != "connect ok hello-from-host" {
 				t.Errorf("--net %s --allow-host-loopback: the host's 127.0.0.1 through the gateway: %q", mode, got)
@@ -300,5 +303,26 @@ func TestNetPublishBadInput(t *testing.T) {
 		if strings.Contains(r.stdout, "ran") {
 			t.Errorf("%s: the command ran", name)
 		}
+	}
+}
+
+// checkIPv6: pasta carries IPv6 as the host has it (the other stacks are
+// IPv4 only): the test host's IPv6 address answers, the host's ::1 does not.
+func checkIPv6(t *testing.T, args []string) {
+	t.Helper()
+	host6 := os.Getenv("SANDBOX_TEST_HOST6")
+	if host6 == "" {
+		if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
+			t.Fatal("SANDBOX_TEST_HOST6 is not set: .ci/run gives the test host an IPv6 address")
+		}
+		t.Skip("requires SANDBOX_TEST_HOST6=[IP]:PORT, the test host's IPv6 server")
+	}
+	if got := connectInside(t, args, "connect", host6); got != "connect ok hello-from-test-host" {
+		t.Errorf("%v: the test host over IPv6 %s: %q", args, host6, got)
+	}
+	l := hostListener(t, "tcp6", "[::1]:0")
+	addr := l.Addr().String()
+	if got := connectInside(t, args, "connect", addr); strings.HasPrefix(got, "connect ok") {
+		t.Errorf("%v reached the host's %s: %q", args, addr, got)
 	}
 }
