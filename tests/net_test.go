@@ -326,3 +326,34 @@ func checkIPv6(t *testing.T, args []string) {
 		t.Errorf("%v reached the host's %s: %q", args, addr, got)
 	}
 }
+
+// --net user says under --verbose which stack it took (pasta first, as
+// installed here), and every stack takes --mtu and --cidr: the tap shows the
+// MTU, the sandbox is .100 of the subnet, and resolv.conf names its DNS.
+func TestNetUserPickAndConfig(t *testing.T) {
+	requires(t, UserNS)
+	requiresHelper(t, "pasta")
+	r := sandbox(t, "", nil, "-v", "--net", "user", "--", "true")
+	if r.code != 0 || !strings.Contains(r.stderr, "--net user: using pasta") {
+		t.Errorf("--net user -v: exit %d, stderr %q; want it to say it uses pasta", r.code, r.stderr)
+	}
+	for _, m := range userModes {
+		t.Run(m.mode, func(t *testing.T) {
+			requiresHelper(t, m.mode)
+			r := sandbox(t, "", nil, "--net", m.mode, "--mtu", "1500", "--cidr", "10.9.8.0/24", "--",
+				"sh", "-c", "ip -o link show tap0; ip -4 -o addr show tap0; grep nameserver /etc/resolv.conf")
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			dns := "10.9.8.3"
+			if m.mode == "gvisor" {
+				dns = "10.9.8.2"
+			}
+			for _, want := range []string{"mtu 1500 ", "inet 10.9.8.100/24", "nameserver " + dns} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("--mtu 1500 --cidr 10.9.8.0/24: want %q in:\n%s", want, r.stdout)
+				}
+			}
+		})
+	}
+}
