@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"syscall"
 )
 
 // netstackName is the companion binary that holds gvisor-tap-vsock (built
@@ -44,63 +43,16 @@ func startGvisor(ctx context.Context, o Options, ipnet *net.IPNet, tap *os.File)
 	}
 	// gvisor-tap-vsock serves DNS on the gateway address, .2 (UDP and TCP).
 	dns := net.IPv4(base[0], base[1], base[2], base[3]+2).String()
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("create ready pipe: %w", err)
-	}
-	defer readyR.Close()
-	// The exit pipe: sandbox-netstack quits when it reads EOF, which it does
-	// once every copy of exitW is closed, by us or by the kernel at our exit.
-	exitR, exitW, err := os.Pipe()
-	if err != nil {
-		readyW.Close()
-		return nil, fmt.Errorf("create exit pipe: %w", err)
-	}
-	defer exitR.Close()
 	args := []string{"--mtu", strconv.Itoa(mtu), "--cidr", ipnet.String()}
 	if o.AllowHostLoopback {
 		args = append(args, "--allow-host-loopback")
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.ExtraFiles = []*os.File{tap, readyW, exitR} // fds 3, 4, 5
 	cmd.Stdout, cmd.Stderr = o.Log, o.Log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		readyW.Close()
-		exitW.Close()
-		return nil, fmt.Errorf("start %s: %w", netstackName, err)
-	}
-	readyW.Close()
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	stop := func() error {
-		exitW.Close()
-		_ = cmd.Process.Kill()
-		<-exited
-		return nil
-	}
-	ready := make(chan error, 1)
-	go func() {
-		_, err := readyR.Read(make([]byte, 1))
-		ready <- err
-	}()
-	select {
-	case err := <-ready:
-		if err != nil {
-			// EOF without the byte: it is exiting (or exited) on an error.
-			stop()
-			return nil, fmt.Errorf("%s exited before it was ready (run with -v to see why): %v", netstackName, waitErr)
-		}
-	case <-exited:
-		stop()
-		return nil, fmt.Errorf("%s exited before it was ready (run with -v to see why): %v", netstackName, waitErr)
-	case <-ctx.Done():
-		stop()
-		return nil, fmt.Errorf("%s: %w", netstackName, ctx.Err())
+	// fd 3: the tap; fds 4 and 5: the ready and exit pipes.
+	stop, err := startReady(ctx, netstackName, cmd, tap)
+	if err != nil {
+		return nil, err
 	}
 	return &Net{DNS: dns, cleanup: stop}, nil
 }

@@ -2,18 +2,17 @@ package network
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 )
 
 // startSlirp runs slirp4netns for the network namespace of pid: it joins pid's
 // user namespace (gaining the capabilities it needs there), creates tap0,
-// configures it (--configure), and writes to its ready fd once done.
+// configures it (--configure), and writes to its ready fd once done. Joining
+// the namespace changes its credentials, which clears its parent-death
+// signal: the exit pipe is what ends it when we are SIGKILLed.
 func startSlirp(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net, error) {
 	bin, err := exec.LookPath(Slirp4netns)
 	if err != nil {
@@ -27,20 +26,6 @@ func startSlirp(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	if ipnet != nil {
 		cidr = ipnet.String()
 	}
-	readyR, readyW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("create ready pipe: %w", err)
-	}
-	defer readyR.Close()
-	// The exit fd: slirp4netns quits when its other end closes, which the
-	// kernel does when we exit, even on SIGKILL (Pdeathsig alone does not
-	// survive slirp4netns joining the namespace's credentials).
-	exitR, exitW, err := os.Pipe()
-	if err != nil {
-		readyW.Close()
-		return nil, fmt.Errorf("create exit pipe: %w", err)
-	}
-	defer exitR.Close()
 	args := []string{"--configure", "--mtu", strconv.Itoa(mtu), "--cidr", cidr, "-r", "3", "-e", "4",
 		// slirp4netns confines itself: its own mount namespace and a
 		// seccomp filter (it parses packets from the sandbox).
@@ -51,37 +36,11 @@ func startSlirp(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	}
 	args = append(args, strconv.Itoa(pid), "tap0")
 	cmd := exec.Command(bin, args...)
-	cmd.ExtraFiles = []*os.File{readyW, exitR}
 	cmd.Stdout, cmd.Stderr = o.Log, o.Log
-	// It dies with us; it also exits by itself when the namespace goes.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		readyW.Close()
-		exitW.Close()
-		return nil, fmt.Errorf("start slirp4netns: %w", err)
-	}
-	readyW.Close()
-	done := make(chan error, 1)
-	go func() {
-		buf := make([]byte, 1)
-		_, err := readyR.Read(buf)
-		done <- err
-	}()
-	stop := func() error {
-		exitW.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		return nil
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			stop()
-			return nil, fmt.Errorf("slirp4netns exited before it was ready (run with -v to see its output): %w", errors.Unwrap(err))
-		}
-	case <-ctx.Done():
-		stop()
-		return nil, fmt.Errorf("slirp4netns: %w", ctx.Err())
+	// fds 3 and 4: the ready and exit pipes (-r 3 -e 4).
+	stop, err := startReady(ctx, Slirp4netns, cmd)
+	if err != nil {
+		return nil, err
 	}
 	_, n, _ := net.ParseCIDR(cidr)
 	ip := n.IP.To4()
