@@ -20,7 +20,7 @@ type NetFlags struct {
 	AllowHostLoopback bool     `help:"In the user modes, let the sandbox reach the host's 127.0.0.1 through the gateway address." group:"Network"`
 	MTU               int      `name:"mtu" help:"MTU of the user-mode interface (default 65520)." placeholder:"N" group:"Network"`
 	CIDR              string   `name:"cidr" help:"Subnet of the user-mode network (default 10.0.2.0/24: the sandbox is .100, the gateway .2, DNS .3)." placeholder:"CIDR" group:"Network"`
-	Publish           []string `short:"p" sep:"none" help:"Forward a host port to PORT on the sandbox's 127.0.0.1 (repeatable; any --net but host). The host side listens on every address unless IP is given." placeholder:"[IP:]HOSTPORT:PORT[/tcp|/udp]" group:"Network"`
+	Publish           []string `short:"p" sep:"none" help:"Forward a host port to PORT on the sandbox's 127.0.0.1 (repeatable; any --net but host). The host side listens on every address unless IP is given." placeholder:"[IP:]HOSTPORT[-LAST]:PORT[-LAST][/tcp|/udp]" group:"Network"`
 
 	picked bool           // --net user chose the stack
 	ports  []network.Port // --publish, parsed
@@ -61,19 +61,21 @@ func (n *NetFlags) validatePorts() error {
 	n.ports = nil
 	seen := map[string]string{}
 	for _, s := range n.Publish {
-		p, err := network.ParsePort(s)
+		ports, err := network.ParsePorts(s)
 		if err != nil {
 			return err
 		}
 		if n.Net == network.Host {
 			return fmt.Errorf("--publish %s with --net host: the sandbox already uses the host's ports; fix: drop --publish, or use --net none or user", s)
 		}
-		key := fmt.Sprintf("%s/%d/%s", p.HostIP, p.HostPort, p.Proto)
-		if prev, ok := seen[key]; ok {
-			return fmt.Errorf("--publish %s and %s: the same host port twice; fix: give each its own host port", prev, s)
+		for _, p := range ports {
+			key := fmt.Sprintf("%s/%d/%s", p.HostIP, p.HostPort, p.Proto)
+			if prev, ok := seen[key]; ok {
+				return fmt.Errorf("--publish %s and %s: the same host port %d twice; fix: give each its own host port", prev, s, p.HostPort)
+			}
+			seen[key] = s
 		}
-		seen[key] = s
-		n.ports = append(n.ports, p)
+		n.ports = append(n.ports, ports...)
 	}
 	return nil
 }

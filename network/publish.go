@@ -33,18 +33,19 @@ func (p Port) String() string {
 	return p.HostIP + ":" + s
 }
 
-// ParsePort reads [IP:]HOSTPORT:PORT[/tcp|/udp] (an IPv6 address in brackets),
-// as podman's and docker's -p do.
-func ParsePort(spec string) (Port, error) {
-	bad := func(why string) (Port, error) {
-		return Port{}, fmt.Errorf("--publish %q: %s; want [IP:]HOSTPORT:PORT[/tcp|/udp], e.g. 8080:80", spec, why)
+// ParsePorts reads [IP:]HOSTPORT:PORT[/tcp|/udp] (an IPv6 address in
+// brackets), as podman's and docker's -p do; HOSTPORT and PORT may be ranges
+// of the same length (8000-8009:9000-9009), which give one Port each.
+func ParsePorts(spec string) ([]Port, error) {
+	bad := func(why string) ([]Port, error) {
+		return nil, fmt.Errorf("--publish %q: %s; want [IP:]HOSTPORT:PORT[/tcp|/udp], e.g. 8080:80", spec, why)
 	}
-	p := Port{Proto: "tcp"}
+	proto, hostIP := "tcp", ""
 	s := spec
 	if i := strings.LastIndexByte(s, '/'); i >= 0 {
-		p.Proto = s[i+1:]
+		proto = s[i+1:]
 		s = s[:i]
-		if p.Proto != "tcp" && p.Proto != "udp" {
+		if proto != "tcp" && proto != "udp" {
 			return bad("the protocol is tcp or udp")
 		}
 	}
@@ -65,21 +66,47 @@ func ParsePort(spec string) (Port, error) {
 		if a == nil {
 			return bad(fmt.Sprintf("%q is not an IP address", ip))
 		}
-		p.HostIP = a.String()
+		hostIP = a.String()
 	}
-	var err error
-	if p.HostPort, err = portNumber(host); err != nil {
+	hFirst, hLast, err := portRange(host)
+	if err != nil {
 		return bad("host port: " + err.Error())
 	}
-	if p.Port, err = portNumber(inside); err != nil {
+	iFirst, iLast, err := portRange(inside)
+	if err != nil {
 		return bad("port inside: " + err.Error())
 	}
-	return p, nil
+	if hLast-hFirst != iLast-iFirst {
+		return bad(fmt.Sprintf("the host range %q and the range inside %q differ in length", host, inside))
+	}
+	ports := make([]Port, 0, hLast-hFirst+1)
+	for k := 0; k <= hLast-hFirst; k++ {
+		ports = append(ports, Port{HostIP: hostIP, HostPort: hFirst + k, Port: iFirst + k, Proto: proto})
+	}
+	return ports, nil
+}
+
+// portRange reads PORT or FIRST-LAST.
+func portRange(s string) (first, last int, err error) {
+	a, b, isRange := strings.Cut(s, "-")
+	if first, err = portNumber(a); err != nil {
+		return 0, 0, err
+	}
+	if !isRange {
+		return first, first, nil
+	}
+	if last, err = portNumber(b); err != nil {
+		return 0, 0, err
+	}
+	if last < first {
+		return 0, 0, fmt.Errorf("the range %q runs backwards", s)
+	}
+	return first, last, nil
 }
 
 func portNumber(s string) (int, error) {
 	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > 65535 {
+	if err != nil || n < 1 || n > 65535 || strings.HasPrefix(s, "+") {
 		return 0, fmt.Errorf("%q is not a port (1 to 65535)", s)
 	}
 	return n, nil

@@ -288,6 +288,8 @@ func TestNetPublishBadInput(t *testing.T) {
 		"bad port":    {"-p", "18080:70000"},
 		"not an IP":   {"-p", "host:18080:80"},
 		"twice":       {"-p", "18080:80", "-p", "18080:81"},
+		"overlap":     {"-p", "18080-18081:80-81", "-p", "18081:82"},
+		"range sizes": {"-p", "18080-18081:80"},
 		"--net host":  {"--net", "host", "-p", "18080:80"},
 		"not on host": {"-p", "192.0.2.1:18080:80"},
 	}
@@ -356,4 +358,65 @@ func TestNetUserPickAndConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A range publishes each port of it: two servers inside, on consecutive
+// ports, answer on the two host ports of the range.
+func TestNetPublishRange(t *testing.T) {
+	requires(t, UserNS)
+	first := freeRange(t, 2)
+	cmd := exec.Command(bin, "-p", fmt.Sprintf("127.0.0.1:%d-%d:8000-8001", first, first+1),
+		"--", "sh", "-c", probe+" echo tcp 127.0.0.1:8001 & exec "+probe+" echo tcp 127.0.0.1:8000")
+	cmd.Dir = workdir(t)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	for i := 0; i < 2; i++ {
+		if !sc.Scan() {
+			t.Fatal("the servers inside did not start")
+		}
+	}
+	for k := 0; k < 2; k++ {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", first+k), 5*time.Second)
+		if err != nil {
+			t.Fatalf("connect to host port %d of the range: %v", first+k, err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(c, "port %d\n", k)
+		if got, _ := bufio.NewReader(c).ReadString('\n'); got != fmt.Sprintf("echo: port %d\n", k) {
+			t.Errorf("host port %d answered %q", first+k, got)
+		}
+		c.Close()
+	}
+}
+
+// freeRange finds n consecutive TCP ports of 127.0.0.1 nobody listens on.
+func freeRange(t *testing.T, n int) int {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		first := freePort(t, "tcp")
+		if first+n > 65535 {
+			continue
+		}
+		ok := true
+		for k := 1; k < n && ok; k++ {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", first+k))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return first
+		}
+	}
+	t.Fatal("no free range of host ports")
+	return 0
 }
