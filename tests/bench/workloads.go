@@ -91,33 +91,52 @@ func build(sb, work string, quick bool) {
 // memory reads the peak RSS (VmHWM) of the supervisor and of the processes
 // between it and the command, while the command runs; bubblewrap beside it.
 func memory(sb, work string) {
-	measure := func(argv ...string) (sup, mid int) {
+	// RSS counts the pages of the binary both processes map in each of
+	// them; PSS divides shared pages among their users, so the sum of PSS
+	// is what the sandbox's processes cost the machine together.
+	type use struct{ sup, mid, supPss, midPss int }
+	measure := func(argv ...string) (u use) {
 		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Dir = work
 		check(cmd.Start())
 		time.Sleep(700 * time.Millisecond)
-		sup = hwm(cmd.Process.Pid)
+		u.sup = hwm(cmd.Process.Pid)
+		u.supPss = pss(cmd.Process.Pid)
 		for _, c := range children(cmd.Process.Pid) {
 			if comm(c) != "sleep" {
-				mid += hwm(c)
+				u.mid += hwm(c)
+				u.midPss += pss(c)
 			}
 			for _, g := range children(c) {
 				if comm(g) != "sleep" {
-					mid += hwm(g)
+					u.mid += hwm(g)
+					u.midPss += pss(g)
 				}
 			}
 		}
 		cmd.Wait()
 		return
 	}
-	s1, i1 := measure(sb, "--", "sleep", "1.5")
-	s2, i2 := measure("bwrap", "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "sleep", "1.5")
-	fmt.Println("## Memory: peak RSS while `sleep` runs")
+	a := measure(sb, "--", "sleep", "1.5")
+	b := measure("bwrap", "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "sleep", "1.5")
+	fmt.Println("## Memory while `sleep` runs: peak RSS, and PSS (shared pages divided among their users)")
 	fmt.Println()
-	fmt.Println("| tool | supervisor KiB | inside (init) KiB | total KiB |")
-	fmt.Println("|---|---:|---:|---:|")
-	fmt.Printf("| sandbox | %d | %d | %d |\n", s1, i1, s1+i1)
-	fmt.Printf("| bubblewrap | %d | %d | %d |\n\n", s2, i2, s2+i2)
+	fmt.Println("| tool | supervisor RSS KiB | inside (init) RSS KiB | total RSS KiB | total PSS KiB |")
+	fmt.Println("|---|---:|---:|---:|---:|")
+	fmt.Printf("| sandbox | %d | %d | %d | %d |\n", a.sup, a.mid, a.sup+a.mid, a.supPss+a.midPss)
+	fmt.Printf("| bubblewrap | %d | %d | %d | %d |\n\n", b.sup, b.mid, b.sup+b.mid, b.supPss+b.midPss)
+}
+
+// pss is the process's proportional set size in KiB (smaps_rollup).
+func pss(pid int) int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "Pss:") {
+			n, _ := strconv.Atoi(strings.Fields(l)[1])
+			return n
+		}
+	}
+	return 0
 }
 
 func hwm(pid int) int {
