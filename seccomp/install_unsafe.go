@@ -47,3 +47,27 @@ func Install(prog []unix.SockFilter) error {
 	}
 	return nil
 }
+
+// SyncThreads gives every other thread of the process the calling thread's
+// filters (SECCOMP_FILTER_FLAG_TSYNC), by adding a filter that allows
+// everything: the others get the caller's whole stack, and its no_new_privs.
+//
+// Why: Install filters only the calling thread (the one that forks the
+// command); init's other threads would stay unfiltered. Nothing outside can
+// reach them (init is not dumpable), but a filter on them too is depth.
+//
+// Preconditions: on the thread that ran Install; no thread has a filter that
+// the caller's does not descend from (true in init: only the caller has one).
+func SyncThreads() error {
+	allow := []unix.SockFilter{{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW}}
+	fprog := unix.SockFprog{Len: 1, Filter: &allow[0]}
+	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC, uintptr(unsafe.Pointer(&fprog)))
+	runtime.KeepAlive(allow)
+	if errno != 0 {
+		return fmt.Errorf("sync seccomp filter to every thread: %w", os.NewSyscallError("seccomp", errno))
+	}
+	if r != 0 {
+		return fmt.Errorf("sync seccomp filter to every thread: thread %d cannot take it", r)
+	}
+	return nil
+}

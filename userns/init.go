@@ -9,6 +9,8 @@ import (
 	"os/signal"
 
 	"golang.org/x/sys/unix"
+
+	"sandbox/seccomp"
 )
 
 // Init is the sandbox's PID 1: it reads its Config from the parent, builds the
@@ -96,6 +98,13 @@ func Init() int {
 		return fail("exec", code, err)
 	}
 	log.Debug("command started", "pid", pid, "argv", cfg.Argv)
+	if len(cfg.Seccomp) > 0 {
+		// This thread has the command's filter since lockDown; the others
+		// (the Go runtime's, which serve the aux channel) get it too.
+		if err := seccomp.SyncThreads(); err != nil {
+			log.Warn("seccomp", "err", err)
+		}
+	}
 	sup := &supervisor{pid: pid, tty: isControllingTTY(0), out: out, dec: dec, sigs: sigs}
 	status, sig := sup.run()
 	_, _ = out.Write(encode(Msg{Type: MsgExit, Status: status, Signal: sig}))

@@ -148,3 +148,29 @@ func TestHelpersOutOfReach(t *testing.T) {
 		}
 	}, root, rootAll)
 }
+
+// Every thread of init carries the command's seccomp filter and
+// no_new_privs, not only the one that forked the command: init's Go runtime
+// threads (which serve published ports) keep capabilities the command lacks,
+// so even if one were reached (init is not dumpable), the filter refuses them
+// mount, ptrace and the rest. /proc/1/task/*/status stays readable inside.
+func TestInitThreadsFiltered(t *testing.T) {
+	inModes(t, func(t *testing.T, m mode) {
+		r := must(t, m.with("--", "sh", "-c", "grep -h -e Seccomp: -e NoNewPrivs: /proc/1/task/*/status")...)
+		var filtered, nnp int
+		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) == 2 && f[0] == "Seccomp:" && f[1] == "2":
+				filtered++
+			case len(f) == 2 && f[0] == "NoNewPrivs:" && f[1] == "1":
+				nnp++
+			default:
+				t.Errorf("%s: an init thread without the filter or no_new_privs: %q", m.name, l)
+			}
+		}
+		if filtered < 2 || filtered != nnp {
+			t.Errorf("%s: %d filtered threads, %d with no_new_privs, want the same and at least 2:\n%s", m.name, filtered, nnp, r.stdout)
+		}
+	}, defaultMode, rootAll)
+}
