@@ -2,10 +2,10 @@
 // filter, without libseccomp or cgo.
 //
 // Runs in the sandbox's init, on the locked OS thread that starts the
-// command: init sets no_new_privs and drops capabilities on that thread,
-// calls Install without SECCOMP_FILTER_FLAG_TSYNC, forks and execs the
-// command, and lets the thread die. Only that thread and the command are
-// filtered; init's other threads are not.
+// command: init drops capabilities and sets no_new_privs on that thread,
+// calls Install (that thread only), forks and execs the command, then calls
+// SyncThreads so that init's other threads carry the filter and
+// no_new_privs too (they keep their capabilities).
 //
 // # Model
 //

@@ -12,8 +12,9 @@ import (
 
 // Install loads prog as a seccomp filter on the calling thread, which the
 // threads and processes it creates afterwards inherit. It does not pass
-// SECCOMP_FILTER_FLAG_TSYNC: the sandbox's init filters only the thread
-// that forks the command, and lets that thread die afterwards.
+// SECCOMP_FILTER_FLAG_TSYNC: the sandbox's init installs it on the thread
+// that forks the command, before the fork, while its other threads still
+// need what the filter refuses; SyncThreads spreads it after the fork.
 //
 // Install does not set no_new_privs itself: the kernel refuses the filter
 // (EACCES) without it unless the thread has CAP_SYS_ADMIN, and setting it

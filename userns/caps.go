@@ -61,8 +61,8 @@ func Caps(root bool, add, drop []string) (CapSet, error) {
 		}
 		c, err := ParseCap(n)
 		if err == nil && c == unix.CAP_SYS_PTRACE {
-			// Init and the fuse-overlayfs daemon hold every capability
-			// and no seccomp filter; the kernel lets a process ptrace
+			// Init's other threads and the fuse-overlayfs daemon hold
+			// capabilities the command lacks; the kernel lets a process ptrace
 			// them only with CAP_SYS_PTRACE, so the command never gets
 			// it (it could undo the sandbox's mounts through them).
 			// Tracing its own processes needs no capability.

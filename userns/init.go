@@ -73,8 +73,9 @@ func Init() int {
 	// the kernel then lets no process without CAP_SYS_PTRACE (which the
 	// command never gets) ptrace init or open its /proc/1/mem, environ, fd/
 	// or root/. Init's threads other than the one that forks the command
-	// keep every capability and no seccomp filter; a command that could
-	// write init's memory could make them undo the sandbox's mounts.
+	// keep every capability (and get the filter only once the command
+	// runs); a command that could write init's memory could make them undo
+	// the sandbox's mounts.
 	// Dumpable is per process and kept for life: init never execs.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fail("init", 125, fmt.Errorf("set not dumpable: %w", err))
