@@ -19,7 +19,7 @@ type NetFlags struct {
 	ShareNet          bool     `help:"Same as --net host." group:"Network"`
 	AllowHostLoopback bool     `help:"In the user modes, let the sandbox reach the host's 127.0.0.1 through the gateway address." group:"Network"`
 	MTU               int      `name:"mtu" help:"MTU of the user-mode interface (default 65520)." placeholder:"N" group:"Network"`
-	CIDR              string   `name:"cidr" help:"Subnet of the user-mode network (default 10.0.2.0/24: the sandbox is .100, the gateway .2, DNS .3)." placeholder:"CIDR" group:"Network"`
+	CIDR              string   `name:"cidr" help:"Subnet of the user-mode network (default 10.0.2.0/24: the sandbox is .100, the gateway .2, DNS .3, or .2 with gvisor)." placeholder:"CIDR" group:"Network"`
 	Publish           []string `short:"p" sep:"none" help:"Forward a host port to PORT on the sandbox's 127.0.0.1 (repeatable; any --net but host). The host side listens on every address unless IP is given." placeholder:"[IP:]HOSTPORT[-LAST]:PORT[-LAST][/tcp|/udp]" group:"Network"`
 
 	picked bool           // --net user chose the stack
