@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"sandbox/layers"
 	"sandbox/userns"
 )
@@ -153,8 +155,8 @@ func (v *view) close(argv []string, status int) {
 }
 
 // overlayDirs lists the top-level directories of / that get a layer: real
-// directories (not symlinks such as /lib -> usr/lib), not in noOverlay, with no
-// mount below them. A directory that is itself a mount point (a separate /home)
+// directories (not symlinks such as /lib -> usr/lib), not in noOverlay, that
+// the caller may enter, with no mount below them. A directory that is itself a mount point (a separate /home)
 // is fine as long as nothing is mounted inside it.
 func overlayDirs(log *slog.Logger) []string {
 	mounts := mountPoints()
@@ -170,6 +172,13 @@ func overlayDirs(log *slog.Logger) []string {
 		}
 		if m := mountBelow(mounts, dir); m != "" {
 			log.Debug("overlay: left read-only: a mount lies below it", "dir", dir, "mount", m)
+			continue
+		}
+		if unix.Access(dir, unix.X_OK) != nil {
+			// Nothing below it is reachable for us (/root, mode 0700):
+			// a layer would only cost a mount, and its root, the upper
+			// we own, would open it to the command.
+			log.Debug("overlay: left read-only: you cannot enter it", "dir", dir)
 			continue
 		}
 		dirs = append(dirs, dir)

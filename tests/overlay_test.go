@@ -195,3 +195,17 @@ func TestBadNames(t *testing.T) {
 		}
 	}
 }
+
+// A top-level directory the caller cannot enter on the host (/root) gets no
+// layer: it stays as closed inside as outside, instead of showing the
+// caller's own empty upper directory (which they could write to).
+func TestOverlaySkipsClosedDirs(t *testing.T) {
+	requires(t, UserNS)
+	if _, err := os.ReadDir("/root"); err == nil {
+		t.Skip("/root is readable by this user on the host; nothing to check")
+	}
+	r := sandbox(t, "", nil, "--", "sh", "-c", "ls /root; touch /root/x")
+	if r.code == 0 || !strings.Contains(r.stderr, "Permission denied") {
+		t.Errorf("/root inside: exit %d, %q; want it closed (Permission denied) as on the host", r.code, r.stderr)
+	}
+}
