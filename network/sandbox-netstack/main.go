@@ -52,9 +52,13 @@ func run() error {
 	cidr := flag.String("cidr", "10.0.2.0/24", "IPv4 subnet; the gateway and DNS are .2, the sandbox .100")
 	allowLoopback := flag.Bool("allow-host-loopback", false, "let the sandbox reach the host's 127.0.0.1 through the gateway address")
 	verbose := flag.Bool("verbose", false, "log gvisor-tap-vsock's messages to stderr")
+	check := flag.String("check-confinement", "", "for the tests: confine, then try to read FILE, write beside it and run a program")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", flag.Arg(0))
+	}
+	if *check != "" {
+		return selfCheck(*check)
 	}
 
 	// First of all: whatever happens next, we go when sandbox goes.
@@ -128,6 +132,10 @@ func run() error {
 	go func() { failed <- copyFrames(ours, tap, frameSize, f.blocked, "read tap") }()
 	go func() { failed <- copyFrames(tap, ours, frameSize, nil, "read from virtual network") }()
 
+	// Everything is open: from here on this process needs sockets, not files.
+	if err := confine(); err != nil {
+		return fmt.Errorf("confine: %w", err)
+	}
 	ready := os.NewFile(4, "ready pipe")
 	if _, err := ready.Write([]byte{1}); err != nil {
 		return fmt.Errorf("write ready pipe: %w", err)

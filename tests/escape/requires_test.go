@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"sandbox/tests/feature"
 )
 
@@ -24,6 +26,9 @@ const (
 	Setpriv Feature = "Setpriv" // setpriv(1), to run as another ID inside
 	Setcap  Feature = "Setcap"  // setcap(8)
 	UserBus Feature = "UserBus" // a systemd user manager answers on D-Bus: limits
+	// Landlock (Linux 5.13+, enabled at boot): sandbox-netstack's file
+	// confinement.
+	Landlock Feature = "Landlock"
 )
 
 var probes = map[Feature]func() error{
@@ -58,6 +63,13 @@ var probes = map[Feature]func() error{
 			return err
 		}
 		return f.Close()
+	},
+	Landlock: func() error {
+		_, _, e := syscall.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION)
+		if e != 0 {
+			return fmt.Errorf("landlock_create_ruleset: %w", e)
+		}
+		return nil
 	},
 	Script:  lookPath("script"),
 	Setpriv: lookPath("setpriv"),
