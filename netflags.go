@@ -149,6 +149,8 @@ func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
 		spec.Config.Aux = true
 		spec.Config.Tap = &userns.TapConfig{Name: "tap0", MTU: mtu, Addr: r.subnetAt(100), PrefixLen: ones, Gateway: r.subnetAt(2)}
 	}
+	// slirp4netns's IPv6 comes by router advertisement: make it quick.
+	spec.Config.QuickIPv6 = r.Net == network.Slirp4netns
 	nr.user = true
 	nr.opts = network.Options{Mode: r.Net, AllowHostLoopback: r.AllowHostLoopback, MTU: r.MTU, CIDR: r.CIDR, Log: logw}
 	spec.Network = nr.setup

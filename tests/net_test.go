@@ -94,7 +94,7 @@ func TestNetUserModes(t *testing.T) {
 			if got := connectInside(t, args, "connect-abstract", abstract); strings.HasPrefix(got, "connect ok") {
 				t.Errorf("--net %s reached the host's abstract socket: %q", mode, got)
 			}
-			if mode == "pasta" {
+			if mode != "gvisor" {
 				checkIPv6(t, args)
 			}
 			open := append(args, "--allow-host-loopback")
@@ -308,8 +308,10 @@ func TestNetPublishBadInput(t *testing.T) {
 	}
 }
 
-// checkIPv6: pasta carries IPv6 as the host has it (the other stacks are
-// IPv4 only): the test host's IPv6 address answers, the host's ::1 does not.
+// checkIPv6: pasta (as the host has it) and slirp4netns (fd00::/64, by
+// router advertisement) carry IPv6, --net gvisor does not: the test host's
+// IPv6 address answers, the host's ::1 does not, directly or through
+// slirp4netns's gateway fd00::2.
 func checkIPv6(t *testing.T, args []string) {
 	t.Helper()
 	host6 := os.Getenv("SANDBOX_TEST_HOST6")
@@ -323,9 +325,11 @@ func checkIPv6(t *testing.T, args []string) {
 		t.Errorf("%v: the test host over IPv6 %s: %q", args, host6, got)
 	}
 	l := hostListener(t, "tcp6", "[::1]:0")
-	addr := l.Addr().String()
-	if got := connectInside(t, args, "connect", addr); strings.HasPrefix(got, "connect ok") {
-		t.Errorf("%v reached the host's %s: %q", args, addr, got)
+	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+	for _, addr := range []string{"[::1]:" + port, "[fd00::2]:" + port} {
+		if got := connectInside(t, args, "connect", addr); strings.HasPrefix(got, "connect ok") {
+			t.Errorf("%v reached the host's [::1]:%s through %s: %q", args, port, addr, got)
+		}
 	}
 }
 

@@ -47,6 +47,11 @@ type Config struct {
 	Mounts   []Mount  `json:"mounts"`
 	// NetLo brings up the loopback interface of the new network namespace.
 	NetLo bool `json:"netLo"`
+	// QuickIPv6 makes interfaces created later in the namespace take their
+	// IPv6 address from the first router advertisement at once (no
+	// duplicate-address detection, no delay before soliciting one): what
+	// slirp4netns's IPv6 relies on.
+	QuickIPv6 bool `json:"quickIPv6,omitempty"`
 	// Aux: answer the parent's requests on the aux channel (published
 	// ports; see aux.go).
 	Aux bool `json:"aux,omitempty"`

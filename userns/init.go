@@ -45,6 +45,13 @@ func Init() int {
 	}
 	cfg = m.Config
 	log := newLogger(cfg.Verbose)
+	if cfg.QuickIPv6 {
+		// Before the parent starts the network helper (after the ID maps):
+		// its tap takes these defaults when it is made.
+		if err := quickIPv6(); err != nil {
+			log.Debug("ipv6 defaults", "err", err)
+		}
+	}
 	if cfg.Aux {
 		a := openInitAux()
 		if a == nil {
@@ -161,4 +168,17 @@ func newLogger(verbose bool) *slog.Logger {
 		level = slog.LevelDebug
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("stage", "init")
+}
+
+// quickIPv6 sets the namespace's defaults for new interfaces: no duplicate
+// address detection (the tap's link has only us and the helper) and no delay
+// before the router solicitation. /proc is still the host's mount here; its
+// net/ files show the namespace of the reader.
+func quickIPv6() error {
+	for _, f := range []string{"accept_dad", "router_solicitation_delay"} {
+		if err := os.WriteFile("/proc/sys/net/ipv6/conf/default/"+f, []byte("0\n"), 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
