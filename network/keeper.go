@@ -7,7 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"sandbox/userns"
 )
@@ -56,6 +61,10 @@ func Keep(argv []string) int {
 	// The helper's own Pdeathsig (it covers the moments before it joins the
 	// namespace) refers to the thread that forked it: keep that one alive.
 	runtime.LockOSThread()
+	// pasta runs short-lived clones of itself to enter namespaces; one
+	// orphaned by its death would go to the host's init, which may reap it
+	// late. As a subreaper we get them, and reap (or end) them ourselves.
+	_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 	exit := os.NewFile(3, "exit")
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -69,6 +78,7 @@ func Keep(argv []string) int {
 		_ = cmd.Process.Kill()
 	}()
 	err := cmd.Wait()
+	reapOrphans()
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -77,4 +87,30 @@ func Keep(argv []string) int {
 		return ee.ExitCode()
 	}
 	return 0
+}
+
+// reapOrphans waits for the descendants the helper left us, ending those still
+// alive, for at most a second.
+func reapOrphans() {
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		pid, err := unix.Wait4(-1, nil, unix.WNOHANG, nil)
+		switch {
+		case errors.Is(err, unix.EINTR), pid > 0:
+			continue
+		case err != nil: // ECHILD: none left
+			return
+		}
+		// Some still run: end them.
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, t := range tasks {
+			b, _ := os.ReadFile("/proc/self/task/" + t.Name() + "/children")
+			for _, f := range strings.Fields(string(b)) {
+				if n, err := strconv.Atoi(f); err == nil {
+					_ = unix.Kill(n, unix.SIGKILL)
+				}
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
 }

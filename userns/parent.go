@@ -163,7 +163,12 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 	abort := func(err error) (Result, error) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		st.fromInitR.Close()
+		// Init may have failed first and said why (it could not make the
+		// tap, say): that is the cause, and ours only its consequence. Its
+		// end of the pipe is closed now that it is gone.
+		if last, _ := readMessages(st.fromInitR, func() {}); last != nil && last.Type == MsgError {
+			return Result{}, &ChildError{Stage: last.Stage, Msg: last.Err, Code: last.Code}
+		}
 		return Result{}, err
 	}
 	if _, err := toInitW.Write(encode(Msg{Type: MsgConfig, Config: &spec.Config})); err != nil {
