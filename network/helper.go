@@ -3,8 +3,11 @@ package network
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -30,6 +33,12 @@ func startReady(ctx context.Context, name string, cmd *exec.Cmd, extra ...*os.Fi
 	}
 	defer exitR.Close()
 	cmd.ExtraFiles = append(extra, readyW, exitR)
+	// Its last words, for the error if it fails before it is ready.
+	var said tail
+	if cmd.Stderr == nil {
+		cmd.Stderr = io.Discard
+	}
+	cmd.Stderr = io.MultiWriter(cmd.Stderr, &said)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	err = cmd.Start()
 	readyW.Close()
@@ -66,5 +75,32 @@ func startReady(ctx context.Context, name string, cmd *exec.Cmd, extra ...*os.Fi
 		return nil, fmt.Errorf("%s: %w", name, ctx.Err())
 	}
 	stop()
+	if last := said.lastLine(); last != "" {
+		return nil, fmt.Errorf("%s exited before it was ready: %s", name, last)
+	}
 	return nil, fmt.Errorf("%s exited before it was ready (run with -v to see its output): %v", name, waitErr)
+}
+
+// tail keeps the last bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 1024 {
+		t.buf = t.buf[len(t.buf)-1024:]
+	}
+	return len(p), nil
+}
+
+// lastLine is the last non-empty line written.
+func (t *tail) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.buf)), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }

@@ -31,6 +31,9 @@ func confine() error {
 	// Every thread: Go has started several, and no_new_privs and a Landlock
 	// domain are per thread (AllThreadsSyscall needs a build without cgo).
 	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_PRCTL, unix.PR_SET_NO_NEW_PRIVS, 1, 0); e != 0 {
+		if e == syscall.ENOTSUP {
+			return fmt.Errorf("this build uses cgo, so it cannot confine all its threads; fix: CGO_ENABLED=0 go build -o sandbox-netstack ./network/sandbox-netstack")
+		}
 		return fmt.Errorf("set no_new_privs: %w", e)
 	}
 	if err := landlock(); err != nil && !errors.Is(err, errNoLandlock) {

@@ -45,6 +45,9 @@ func main() {
 	check(err)
 	defer os.RemoveAll(work)
 	sb := filepath.Join(work, "sandbox")
+	// Static, as the README builds them (sandbox-netstack refuses a cgo
+	// build: it could not confine all its threads).
+	os.Setenv("CGO_ENABLED", "0")
 	run("go", "build", "-o", sb, ".")
 	// --net gvisor finds its stack next to sandbox.
 	run("go", "build", "-o", filepath.Join(work, "sandbox-netstack"), "./network/sandbox-netstack")
