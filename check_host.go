@@ -181,7 +181,12 @@ func checkNetwork(ctx context.Context, env *checkEnv) checkResult {
 		}
 	}
 	if _, err := network.Pick(network.Gvisor); err == nil {
-		have = append(have, "sandbox-netstack")
+		// Its confinement needs Landlock (Linux 5.13+, enabled at boot).
+		if _, _, e := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, unix.LANDLOCK_CREATE_RULESET_VERSION); e != 0 {
+			have = append(have, "sandbox-netstack (no Landlock: its file access unconfined)")
+		} else {
+			have = append(have, "sandbox-netstack")
+		}
 	}
 	if len(have) == 0 {
 		return checkWarn("none of pasta, slirp4netns and sandbox-netstack is installed: --net user is refused (the default --net none works)",

@@ -36,7 +36,11 @@ func confine() error {
 		}
 		return fmt.Errorf("set no_new_privs: %w", e)
 	}
-	if err := landlock(); err != nil && !errors.Is(err, errNoLandlock) {
+	if err := landlock(); errors.Is(err, errNoLandlock) {
+		// Said on stderr, which sandbox shows under --verbose; `sandbox
+		// check` says it too.
+		fmt.Fprintln(os.Stderr, "sandbox-netstack: this kernel has no Landlock: its file access is not confined")
+	} else if err != nil {
 		return err
 	}
 	prog, err := seccomp.Compile(seccomp.Default(seccomp.Options{}))
