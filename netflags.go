@@ -20,7 +20,7 @@ type NetFlags struct {
 	AllowHostLoopback bool     `help:"In the user modes, let the sandbox reach the host's 127.0.0.1 through the gateway address." group:"Network"`
 	MTU               int      `name:"mtu" help:"MTU of the user-mode interface (default 65520)." placeholder:"N" group:"Network"`
 	CIDR              string   `name:"cidr" help:"Subnet of the user-mode network (default 10.0.2.0/24: the sandbox is .100, the gateway .2, DNS .3, or .2 with gvisor)." placeholder:"CIDR" group:"Network"`
-	Publish           []string `short:"p" sep:"none" help:"Forward a host port to PORT on the sandbox's 127.0.0.1 (repeatable; any --net but host). The host side listens on every address unless IP is given." placeholder:"[IP:]HOSTPORT[-LAST]:PORT[-LAST][/tcp|/udp]" group:"Network"`
+	Publish           []string `short:"p" sep:"none" help:"Forward a host port to PORT on the sandbox's 127.0.0.1 (repeatable; any --net but host). The host side listens on every address unless IP is given; PORT alone (or IP::PORT) takes a host port the kernel picks, printed on stderr." placeholder:"[[IP:]HOSTPORT[-LAST]:]PORT[-LAST][/tcp|/udp]" group:"Network"`
 
 	picked bool           // --net user chose the stack
 	ports  []network.Port // --publish, parsed
@@ -69,6 +69,9 @@ func (n *NetFlags) validatePorts() error {
 			return fmt.Errorf("--publish %s with --net host: the sandbox already uses the host's ports; fix: drop --publish, or use --net none or user", s)
 		}
 		for _, p := range ports {
+			if p.HostPort == 0 {
+				continue // the kernel picks one of its own
+			}
 			key := fmt.Sprintf("%s/%d/%s", p.HostIP, p.HostPort, p.Proto)
 			if prev, ok := seen[key]; ok {
 				return fmt.Errorf("--publish %s and %s: the same host port %d twice; fix: give each its own host port", prev, s, p.HostPort)
@@ -118,6 +121,12 @@ func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
 			return nil, err
 		}
 		nr.pub = pub
+		for i, p := range pub.Ports() {
+			if r.ports[i].HostPort == 0 {
+				// Picked by the kernel: the user needs to know it.
+				fmt.Fprintf(os.Stderr, "sandbox: --publish %s: host port %d\n", r.ports[i], p.HostPort)
+			}
+		}
 		spec.Config.Aux = true
 		spec.Network = nr.setup
 	}

@@ -17,13 +17,19 @@ import (
 // the sandbox's 127.0.0.1.
 type Port struct {
 	HostIP   string // "" listens on every address of the host
-	HostPort int
+	HostPort int    // 0: one the kernel picks (Publish fills it in)
 	Port     int
 	Proto    string // "tcp" or "udp"
 }
 
 func (p Port) String() string {
 	s := fmt.Sprintf("%d:%d/%s", p.HostPort, p.Port, p.Proto)
+	if p.HostPort == 0 {
+		s = fmt.Sprintf(":%d/%s", p.Port, p.Proto)
+		if p.HostIP == "" {
+			return s[1:]
+		}
+	}
 	switch {
 	case p.HostIP == "":
 		return s
@@ -35,7 +41,8 @@ func (p Port) String() string {
 
 // ParsePorts reads [IP:]HOSTPORT:PORT[/tcp|/udp] (an IPv6 address in
 // brackets), as podman's and docker's -p do; HOSTPORT and PORT may be ranges
-// of the same length (8000-8009:9000-9009), which give one Port each.
+// of the same length (8000-8009:9000-9009), which give one Port each. PORT
+// alone, or IP::PORT, leaves the host port to the kernel (HostPort 0).
 func ParsePorts(spec string) ([]Port, error) {
 	bad := func(why string) ([]Port, error) {
 		return nil, fmt.Errorf("--publish %q: %s; want [IP:]HOSTPORT:PORT[/tcp|/udp], e.g. 8080:80", spec, why)
@@ -50,8 +57,10 @@ func ParsePorts(spec string) ([]Port, error) {
 		}
 	}
 	i := strings.LastIndexByte(s, ':')
-	if i < 0 {
-		return bad("a host port and a port inside are needed")
+	alone := i < 0 // PORT alone: any host port
+	if alone {
+		s = ":" + s
+		i = 0
 	}
 	inside := s[i+1:]
 	s = s[:i]
@@ -68,13 +77,23 @@ func ParsePorts(spec string) ([]Port, error) {
 		}
 		hostIP = a.String()
 	}
-	hFirst, hLast, err := portRange(host)
-	if err != nil {
-		return bad("host port: " + err.Error())
-	}
 	iFirst, iLast, err := portRange(inside)
 	if err != nil {
 		return bad("port inside: " + err.Error())
+	}
+	if host == "" {
+		if !alone && hostIP == "" {
+			return bad("a host port, or an IP address before \"::\", is needed")
+		}
+		var ports []Port
+		for k := iFirst; k <= iLast; k++ {
+			ports = append(ports, Port{HostIP: hostIP, Port: k, Proto: proto})
+		}
+		return ports, nil
+	}
+	hFirst, hLast, err := portRange(host)
+	if err != nil {
+		return bad("host port: " + err.Error())
 	}
 	if hLast-hFirst != iLast-iFirst {
 		return bad(fmt.Sprintf("the host range %q and the range inside %q differ in length", host, inside))
@@ -135,7 +154,7 @@ type Published struct {
 // Publish listens on every host port now, before the command starts, so that
 // a port in use or one only root may bind is a one-line error and exit 125.
 func Publish(ports []Port, log io.Writer) (*Published, error) {
-	p := &Published{ports: ports, log: log, done: make(chan struct{})}
+	p := &Published{ports: append([]Port(nil), ports...), log: log, done: make(chan struct{})}
 	for _, pt := range ports {
 		addr := net.JoinHostPort(pt.HostIP, strconv.Itoa(pt.HostPort))
 		var err error
@@ -157,8 +176,22 @@ func Publish(ports []Port, log io.Writer) (*Published, error) {
 			return nil, listenError(pt, err)
 		}
 	}
+	// The ports the kernel picked, in order.
+	ti, ui := 0, 0
+	for i := range p.ports {
+		if p.ports[i].Proto == "udp" {
+			p.ports[i].HostPort = p.udp[ui].LocalAddr().(*net.UDPAddr).Port
+			ui++
+		} else {
+			p.ports[i].HostPort = p.tcp[ti].Addr().(*net.TCPAddr).Port
+			ti++
+		}
+	}
 	return p, nil
 }
+
+// Ports are the published ports, with the host ports the kernel picked.
+func (p *Published) Ports() []Port { return p.ports }
 
 func listenError(p Port, err error) error {
 	spec := p.String()

@@ -15,6 +15,10 @@ func TestParsePorts(t *testing.T) {
 		"0.0.0.0:1:65535/udp": {{HostIP: "0.0.0.0", HostPort: 1, Port: 65535, Proto: "udp"}},
 		"8000-8002:9000-9002": {{HostPort: 8000, Port: 9000, Proto: "tcp"}, {HostPort: 8001, Port: 9001, Proto: "tcp"}, {HostPort: 8002, Port: 9002, Proto: "tcp"}},
 		"8000-8000:90":        {{HostPort: 8000, Port: 90, Proto: "tcp"}},
+		"80":                  {{Port: 80, Proto: "tcp"}},
+		"80-81/udp":           {{Port: 80, Proto: "udp"}, {Port: 81, Proto: "udp"}},
+		"127.0.0.1::80":       {{HostIP: "127.0.0.1", Port: 80, Proto: "tcp"}},
+		"[::1]::80":           {{HostIP: "::1", Port: 80, Proto: "tcp"}},
 	}
 	for in, want := range good {
 		got, err := ParsePorts(in)
@@ -28,7 +32,7 @@ func TestParsePorts(t *testing.T) {
 			}
 		}
 	}
-	for _, in := range []string{"", "80", "80/tcp", ":80", "8080:", "a:80", "8080:0", "8080:65536", "8080:80/sctp",
+	for _, in := range []string{"", "/tcp", ":80", "::80", "8080:", "a:80", "8080:0", "8080:65536", "8080:80/sctp",
 		"host:8080:80", "1.2.3:8080:80", "::1:8080:80x", "8080:80/", "8000-8001:80", "8001-8000:80-79", "8000-:80",
 		"-8000:80", "+80:80", "8000-8001-8002:1-3"} {
 		if p, err := ParsePorts(in); err == nil {
@@ -55,7 +59,7 @@ func FuzzParsePort(f *testing.F) {
 			t.Fatalf("ParsePorts(%q): no port and no error", s)
 		}
 		for _, p := range ports {
-			if p.HostPort < 1 || p.HostPort > 65535 || p.Port < 1 || p.Port > 65535 || (p.Proto != "tcp" && p.Proto != "udp") {
+			if p.HostPort < 0 || p.HostPort > 65535 || p.Port < 1 || p.Port > 65535 || (p.Proto != "tcp" && p.Proto != "udp") {
 				t.Fatalf("ParsePorts(%q) accepted %+v", s, p)
 			}
 			if q, err := ParsePorts(p.String()); err != nil || len(q) != 1 || q[0] != p {

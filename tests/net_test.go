@@ -283,7 +283,7 @@ func TestNetPublishBadInput(t *testing.T) {
 	busy := hostListener(t, "tcp", "127.0.0.1:0").Addr().(*net.TCPAddr).Port
 	cases := map[string][]string{
 		"in use":      {"-p", fmt.Sprintf("127.0.0.1:%d:80", busy)},
-		"bad spec":    {"-p", "80"},
+		"bad spec":    {"-p", ":80"},
 		"bad proto":   {"-p", "18080:80/sctp"},
 		"bad port":    {"-p", "18080:70000"},
 		"not an IP":   {"-p", "host:18080:80"},
@@ -423,4 +423,42 @@ func freeRange(t *testing.T, n int) int {
 	}
 	t.Fatal("no free range of host ports")
 	return 0
+}
+
+// -p PORT (podman's form) leaves the host port to the kernel and says which
+// on stderr; a server inside answers there.
+func TestNetPublishPickedPort(t *testing.T) {
+	requires(t, UserNS)
+	cmd := exec.Command(bin, "-p", "127.0.0.1::8000", "--", probe, "echo", "tcp", "127.0.0.1:8000")
+	cmd.Dir = workdir(t)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errOut, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, _ := bufio.NewReader(errOut).ReadString('\n')
+	var port int
+	if _, err := fmt.Sscanf(line, "sandbox: --publish 127.0.0.1::8000/tcp: host port %d\n", &port); err != nil || port <= 0 {
+		t.Fatalf("stderr %q: want the picked host port (%v)", line, err)
+	}
+	if sc := bufio.NewScanner(out); !sc.Scan() {
+		t.Fatal("the server inside did not start")
+	}
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		t.Fatalf("connect to the picked host port %d: %v", port, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintln(c, "picked")
+	if got, _ := bufio.NewReader(c).ReadString('\n'); got != "echo: picked\n" {
+		t.Errorf("picked host port %d answered %q", port, got)
+	}
 }
