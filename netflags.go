@@ -158,6 +158,9 @@ func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
 		spec.Config.Aux = true
 		spec.Config.Tap = &userns.TapConfig{Name: "tap0", MTU: mtu, Addr: r.subnetAt(100), PrefixLen: ones, Gateway: r.subnetAt(2)}
 	}
+	if !r.AllowHostLoopback {
+		spec.Config.BlockAddrs = hostAddrs()
+	}
 	// slirp4netns's IPv6 comes by router advertisement: make it quick.
 	spec.Config.QuickIPv6 = r.Net == network.Slirp4netns
 	nr.user = true
@@ -222,4 +225,23 @@ func netArgsHost(args []string) bool {
 		}
 	}
 	return false
+}
+
+// hostAddrs are the host's own addresses that a user-mode stack could reach
+// (it connects from the host): all but loopback (inside, that is the
+// sandbox's own) and link-local ones (bound to a link the sandbox is not on).
+func hostAddrs() []string {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || n.IP.IsLoopback() || n.IP.IsLinkLocalUnicast() || n.IP.IsMulticast() {
+			continue
+		}
+		out = append(out, n.IP.String())
+	}
+	return out
 }

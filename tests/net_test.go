@@ -462,3 +462,40 @@ func TestNetPublishPickedPort(t *testing.T) {
 		t.Errorf("picked host port %d answered %q", port, got)
 	}
 }
+
+// The host's own addresses are closed in the user modes unless
+// --allow-host-loopback: a service the host binds to every address (a
+// database on 0.0.0.0) would otherwise answer at the host's LAN address,
+// since the stack connects from the host. A root inside without
+// CAP_NET_ADMIN cannot remove the routes that close them.
+func TestNetHostAddrsClosed(t *testing.T) {
+	requires(t, UserNS)
+	var ip string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			ip = n.IP.String()
+			break
+		}
+	}
+	if ip == "" {
+		t.Skip("this machine has no IPv4 address besides loopback")
+	}
+	l := hostListener(t, "tcp4", "0.0.0.0:0")
+	addr := net.JoinHostPort(ip, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	for _, m := range userModes {
+		t.Run(m.mode, func(t *testing.T) {
+			requiresHelper(t, m.mode)
+			if got := connectInside(t, []string{"--net", m.mode}, "connect", addr); strings.HasPrefix(got, "connect ok") {
+				t.Errorf("--net %s reached the host's own %s: %q", m.mode, addr, got)
+			}
+			if got := connectInside(t, []string{"--net", m.mode, "--allow-host-loopback"}, "connect", addr); got != "connect ok hello-from-host" {
+				t.Errorf("--net %s --allow-host-loopback: the host's own %s: %q", m.mode, addr, got)
+			}
+		})
+	}
+	r := sandbox(t, "", nil, "--uid", "0", "--net", "slirp4netns", "--", "ip", "route", "del", ip)
+	if r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
+		t.Errorf("root inside, removing the route that closes %s: exit %d, %q; want EPERM", ip, r.code, r.stderr)
+	}
+}

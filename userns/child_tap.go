@@ -1,11 +1,9 @@
 package userns
 
 import (
-	"encoding/binary"
 	"fmt"
 	"net"
 	"os"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -110,57 +108,5 @@ func configureTap(tunFD int, name string, mtu int, addr net.IP, prefixLen int, g
 // rtnetlink RTM_NEWROUTE message (SIOCADDRT would need a hand-laid struct
 // rtentry passed by pointer) and reads the kernel's acknowledgement.
 func addDefaultRoute(index uint32, gw net.IP) error {
-	s, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-	if err != nil {
-		return fmt.Errorf("netlink socket: %w", err)
-	}
-	defer unix.Close(s)
-	ne := binary.NativeEndian
-	msg := make([]byte, unix.NLMSG_HDRLEN+unix.SizeofRtMsg+8+8)
-	// struct nlmsghdr
-	ne.PutUint32(msg[0:], uint32(len(msg)))
-	ne.PutUint16(msg[4:], unix.RTM_NEWROUTE)
-	ne.PutUint16(msg[6:], unix.NLM_F_REQUEST|unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_EXCL)
-	ne.PutUint32(msg[8:], 1) // sequence number
-	// struct rtmsg: IPv4, destination 0/0, a unicast route of the main table
-	rt := msg[unix.NLMSG_HDRLEN:]
-	rt[0] = unix.AF_INET
-	rt[4] = unix.RT_TABLE_MAIN
-	rt[5] = unix.RTPROT_BOOT
-	rt[6] = unix.RT_SCOPE_UNIVERSE
-	rt[7] = unix.RTN_UNICAST
-	// attributes: RTA_GATEWAY gw, RTA_OIF index
-	a := rt[unix.SizeofRtMsg:]
-	ne.PutUint16(a[0:], 8)
-	ne.PutUint16(a[2:], unix.RTA_GATEWAY)
-	copy(a[4:8], gw)
-	ne.PutUint16(a[8:], 8)
-	ne.PutUint16(a[10:], unix.RTA_OIF)
-	ne.PutUint32(a[12:], index)
-	if err := unix.Sendto(s, msg, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("netlink send: %w", err)
-	}
-	buf := make([]byte, 4096)
-	for {
-		n, _, err := unix.Recvfrom(s, buf, 0)
-		if err != nil {
-			return fmt.Errorf("netlink receive: %w", err)
-		}
-		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
-		if err != nil {
-			return fmt.Errorf("netlink reply: %w", err)
-		}
-		for _, m := range msgs {
-			if m.Header.Type != unix.NLMSG_ERROR || m.Header.Seq != 1 {
-				continue
-			}
-			if len(m.Data) < 4 {
-				return fmt.Errorf("netlink reply: short error message")
-			}
-			if errno := int32(ne.Uint32(m.Data)); errno != 0 {
-				return unix.Errno(-errno)
-			}
-			return nil // the acknowledgement
-		}
-	}
+	return addRoute(route{family: unix.AF_INET, typ: unix.RTN_UNICAST, gw: gw.To4(), oif: index})
 }

@@ -52,6 +52,9 @@ type Config struct {
 	// duplicate-address detection, no delay before soliciting one): what
 	// slirp4netns's IPv6 relies on.
 	QuickIPv6 bool `json:"quickIPv6,omitempty"`
+	// BlockAddrs are the host's own addresses, made unreachable inside (a
+	// user-mode stack would reach the host's services bound to them).
+	BlockAddrs []string `json:"blockAddrs,omitempty"`
 	// Aux: answer the parent's requests on the aux channel (published
 	// ports; see aux.go).
 	Aux bool `json:"aux,omitempty"`

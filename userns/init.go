@@ -130,7 +130,8 @@ func expect(dec *json.Decoder, want MsgType) (Msg, error) {
 	return m, nil
 }
 
-// setupHost gives the sandbox its own name and a working loopback.
+// setupHost gives the sandbox its own name and a working loopback, and closes
+// the way to the host's own addresses.
 func setupHost(cfg *Config) error {
 	if cfg.Hostname != "" {
 		if err := unix.Sethostname([]byte(cfg.Hostname)); err != nil {
@@ -142,7 +143,7 @@ func setupHost(cfg *Config) error {
 			return fmt.Errorf("bring up lo: %w", err)
 		}
 	}
-	return nil
+	return blockHostAddrs(cfg.BlockAddrs)
 }
 
 func loopbackUp() error {

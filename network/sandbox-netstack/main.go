@@ -127,7 +127,7 @@ func run() error {
 	go func() {
 		failed <- fmt.Errorf("virtual network: %w", vn.AcceptVfkit(context.Background(), theirs))
 	}()
-	f := filter{gateway: gw, allowLoopback: *allowLoopback}
+	f := filter{gateway: gw, allowLoopback: *allowLoopback, host: hostAddrs()}
 	frameSize := *mtu + 14 // Ethernet header; IFF_NO_PI: no packet information before it
 	go func() { failed <- copyFrames(ours, tap, frameSize, f.blocked, "read tap") }()
 	go func() { failed <- copyFrames(tap, ours, frameSize, nil, "read from virtual network") }()
@@ -216,6 +216,25 @@ func copyFrames(dst io.Writer, src io.Reader, size int, drop func([]byte) bool, 
 type filter struct {
 	gateway       net.IP // 4 bytes
 	allowLoopback bool
+	// host holds the host's own IPv4 addresses: a service the host binds
+	// to every address would answer there (the stack connects from the
+	// host). Dropped unless allowLoopback, even for frames a root inside
+	// crafts by hand.
+	host map[[4]byte]bool
+}
+
+// hostAddrs lists the host's own IPv4 addresses.
+func hostAddrs() map[[4]byte]bool {
+	out := map[[4]byte]bool{}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if v4 := n.IP.To4(); v4 != nil {
+				out[[4]byte(v4)] = true
+			}
+		}
+	}
+	return out
 }
 
 // blocked says whether a frame from the sandbox must not reach the stack (see
@@ -233,7 +252,13 @@ func (f filter) blocked(frame []byte) bool {
 	if dst[0] == 0 || dst[0] == 127 {
 		return true
 	}
-	if f.allowLoopback || !bytes.Equal(dst, f.gateway) {
+	if f.allowLoopback {
+		return false
+	}
+	if f.host[[4]byte(dst)] {
+		return true
+	}
+	if !bytes.Equal(dst, f.gateway) {
 		return false
 	}
 	if proto := ip[9]; proto != unix.IPPROTO_TCP && proto != unix.IPPROTO_UDP {

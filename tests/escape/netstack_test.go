@@ -22,10 +22,12 @@ import (
 // sandbox-netstack's filter drops IPv4 to 0/8 and 127/8, and TCP/UDP to the
 // gateway other than DNS (without --allow-host-loopback). escapee writes the
 // frame to 0.0.0.0, 127.0.0.1 and the gateway 10.0.2.2, aimed at a UDP
-// listener on the host's 127.0.0.1: nothing may arrive. escapee must say it
-// sent each one, and the control, the same frame to a listener on an address
-// of this machine other than loopback, must arrive: else the test would
-// prove nothing.
+// listener on the host's 127.0.0.1: nothing may arrive. The host's own other
+// addresses are closed the same way (a service bound to every address would
+// answer there): a frame to a listener on one may not arrive either. escapee
+// must say it sent each one, and the control, the same frame to that
+// listener with --allow-host-loopback, must arrive: else the test would prove
+// nothing.
 func TestNetstackHostLoopbackRaw(t *testing.T) {
 	requires(t, UserNS, Fuse)
 	guard(t)
@@ -42,14 +44,22 @@ func TestNetstackHostLoopbackRaw(t *testing.T) {
 		}
 	}
 
-	// The control: the raw path works, so the silence above is the filter's.
 	ip := firstIPv4()
 	if ip == "" {
-		t.Skip("control: this machine has no IPv4 address besides loopback to receive the raw frame")
+		t.Skip("this machine has no IPv4 address besides loopback to receive the raw frame")
 	}
 	ext := udpSink(t, net.JoinHostPort(ip, "0"))
 	tok := "secret-" + token()
 	r := must(t, "--uid", "0", "--net", "gvisor", "--", escapee, "rawudp", "tap0", ip, ext.port, tok)
+	if got := r.get("rawudp"); got != "OK" {
+		t.Errorf("rawudp to the host's %s:%s: %s, want OK\n%s", ip, ext.port, got, r)
+	} else if got := ext.collect(time.Second); len(got) > 0 {
+		t.Errorf("ESCAPE: a raw UDP frame reached the host's own address %s:%s (sent %q): got %q", ip, ext.port, tok, got)
+	}
+
+	// The control: the raw path works, so the silence above is the filter's.
+	tok = "secret-" + token()
+	r = must(t, "--uid", "0", "--net", "gvisor", "--allow-host-loopback", "--", escapee, "rawudp", "tap0", ip, ext.port, tok)
 	if got := r.get("rawudp"); got != "OK" {
 		t.Fatalf("control: rawudp to %s:%s: %s, want OK\n%s", ip, ext.port, got, r)
 	}
