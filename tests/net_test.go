@@ -109,9 +109,6 @@ func TestNetUserModes(t *testing.T) {
 			if !strings.Contains(r.stdout, "nameserver "+dns) {
 				t.Errorf("--net %s: resolv.conf %q", mode, r.stdout)
 			}
-			if pids := helperPids(m.comm); len(pids) > 0 {
-				t.Errorf("--net %s left %s running: %v", mode, mode, pids)
-			}
 		})
 	}
 }
@@ -123,24 +120,6 @@ func TestNetBadInput(t *testing.T) {
 			t.Errorf("%q: exit %d, %q; want 125, one line", args, r.code, r.stderr)
 		}
 	}
-}
-
-// helperPids lists the running helpers of a user-mode stack (pasta shows as
-// passt*, and both may run as a sub-ID once they joined the namespace).
-func helperPids(name string) []string {
-	prefix := name
-	if name == "pasta" {
-		prefix = "pas"
-	}
-	ents, _ := os.ReadDir("/proc")
-	var out []string
-	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/comm")
-		if err == nil && strings.HasPrefix(strings.TrimSpace(string(b)), prefix) {
-			out = append(out, e.Name())
-		}
-	}
-	return out
 }
 
 // userModes are the --net modes with a helper process, and the name it shows
@@ -166,31 +145,112 @@ func requiresHelper(t *testing.T, mode string) {
 
 // The user-mode helper lives exactly as long as the sandbox: none is left
 // after a normal exit, after the command is killed, or after sandbox itself
-// gets SIGKILL (pasta through the keeper, slirp4netns through its exit fd).
+// gets SIGKILL (pasta through the keeper, slirp4netns and sandbox-netstack
+// through their exit pipes). The helpers are the ones below this run's
+// sandbox process, found while it runs: other tests (the escape suite runs
+// beside this one) start helpers of their own.
 func TestNetHelperDiesWithSandbox(t *testing.T) {
 	requires(t, UserNS)
-	for _, m := range userModes {
-		t.Run(m.mode, func(t *testing.T) {
-			requiresHelper(t, m.mode)
-			before := len(helperPids(m.comm))
-			if r := sandbox(t, "", nil, "--net", m.mode, "--", "sh", "-c", "kill -9 $$"); r.code != 137 {
-				t.Errorf("command killed: exit %d, want 137: %s", r.code, r.stderr)
-			}
-			if n := len(helperPids(m.comm)); n > before {
-				t.Errorf("%s left behind after the command was killed", m.mode)
-			}
-			cmd := exec.Command(bin, "--net", m.mode, "--", "sleep", "60")
-			cmd.Dir = workdir(t)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = cmd.Process.Kill() })
-			waitFor(t, func() bool { return len(helperPids(m.comm)) > before }, m.mode+" to start")
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			waitFor(t, func() bool { return len(helperPids(m.comm)) <= before }, m.mode+" to end after SIGKILL of sandbox")
-		})
+	cases := []struct {
+		name, script string
+		code         int
+	}{
+		{"normal exit", "sleep 1", 0},
+		{"command killed", "sleep 1; kill -9 $$", 137},
+		{"sandbox SIGKILLed", "sleep 60", -1},
 	}
+	for _, m := range userModes {
+		for _, c := range cases {
+			t.Run(m.mode+"/"+c.name, func(t *testing.T) {
+				requiresHelper(t, m.mode)
+				cmd := exec.Command(bin, "--net", m.mode, "--", "sh", "-c", c.script)
+				cmd.Dir = workdir(t)
+				if err := cmd.Start(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = cmd.Process.Kill() })
+				var helpers []int
+				waitFor(t, func() bool {
+					helpers = helpersBelow(cmd.Process.Pid, m.comm)
+					return len(helpers) > 0
+				}, m.mode+" to start")
+				if c.code < 0 {
+					_ = cmd.Process.Kill()
+				}
+				err := cmd.Wait()
+				if c.code >= 0 {
+					if got := cmd.ProcessState.ExitCode(); got != c.code {
+						t.Fatalf("exit %d (%v), want %d", got, err, c.code)
+					}
+					// Gone the moment sandbox is: it waited for them.
+					if left := present(helpers); len(left) > 0 {
+						t.Errorf("%s left behind: %v", m.mode, left)
+					}
+					return
+				}
+				waitFor(t, func() bool { return len(present(helpers)) == 0 }, m.mode+" to end after SIGKILL of sandbox")
+			})
+		}
+	}
+}
+
+// helpersBelow lists the processes below pid whose name starts as comm's
+// (pasta shows as passt.avx2; sandbox-netstack's name is cut to 15 bytes).
+func helpersBelow(root int, comm string) []int {
+	prefix := comm
+	if comm == "pasta" {
+		prefix = "pas"
+	}
+	parent := map[int]int{}
+	name := map[int]string{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so from the last ')'
+		st := string(b)
+		i := strings.LastIndexByte(st, ')')
+		j := strings.IndexByte(st, '(')
+		if i < 0 || j < 0 {
+			continue
+		}
+		f := strings.Fields(st[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		parent[pid], _ = strconv.Atoi(f[1])
+		name[pid] = st[j+1 : i]
+	}
+	var out []int
+	for pid, n := range name {
+		if !strings.HasPrefix(n, prefix) {
+			continue
+		}
+		for p := parent[pid]; p > 1; p = parent[p] {
+			if p == root {
+				out = append(out, pid)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// present lists which of pids still exist (a zombie too).
+func present(pids []int) []int {
+	var out []int
+	for _, p := range pids {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", p)); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // freePort finds a host port nobody listens on (for the test's moment).
