@@ -7,13 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"sandbox/layers"
+	"sandbox/systemdcgroup"
 	"sandbox/userns"
 )
 
@@ -207,29 +207,10 @@ func mountPoints() []string {
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
 		if len(fields) > 4 {
-			out = append(out, unescapeOctal(fields[4]))
+			out = append(out, systemdcgroup.UnescapeMountinfo(fields[4]))
 		}
 	}
 	return out
-}
-
-// unescapeOctal undoes mountinfo's \NNN escapes (space, tab, newline, backslash).
-func unescapeOctal(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // hideMounts covers the default secrets (less --show) and every --hide.

@@ -3,7 +3,6 @@ package network
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -30,20 +29,9 @@ func startGvisor(ctx context.Context, o Options, ipnet *net.IPNet, tap *os.File)
 	if err != nil {
 		return nil, err
 	}
-	mtu := o.MTU
-	if mtu == 0 {
-		mtu = 65520
-	}
-	if ipnet == nil {
-		_, ipnet, _ = net.ParseCIDR("10.0.2.0/24")
-	}
-	base := ipnet.IP.To4()
-	if base == nil {
-		return nil, fmt.Errorf("--net gvisor: --cidr %s: want an IPv4 subnet", ipnet)
-	}
 	// gvisor-tap-vsock serves DNS on the gateway address, .2 (UDP and TCP).
-	dns := net.IPv4(base[0], base[1], base[2], base[3]+2).String()
-	args := []string{"--mtu", strconv.Itoa(mtu), "--cidr", ipnet.String()}
+	dns := subnetAt(ipnet, 2)
+	args := []string{"--mtu", strconv.Itoa(o.MTU), "--cidr", ipnet.String()}
 	if o.AllowHostLoopback {
 		args = append(args, "--allow-host-loopback")
 	}

@@ -37,7 +37,7 @@ type Options struct {
 	// AllowHostLoopback lets the sandbox reach the host's 127.0.0.1 through
 	// the gateway address; off by default (local databases, X11, ...).
 	AllowHostLoopback bool
-	MTU               int    // 0: the driver's default (65520)
+	MTU               int    // 0: 65520
 	CIDR              string // "": 10.0.2.0/24
 	Log               io.Writer
 }
@@ -108,13 +108,17 @@ type TapSource interface{ Tap() (*os.File, error) }
 // Setup starts the user-mode stack for the network namespace of process pid.
 // taps is asked for init's tap device in the modes that need one (gvisor).
 func Setup(ctx context.Context, o Options, pid int, taps TapSource) (*Net, error) {
-	var ipnet *net.IPNet
-	if o.CIDR != "" {
-		_, n, err := net.ParseCIDR(o.CIDR)
-		if err != nil {
-			return nil, fmt.Errorf("--cidr %q: %w", o.CIDR, err)
-		}
-		ipnet = n
+	// The defaults, once for every stack.
+	if o.MTU == 0 {
+		o.MTU = 65520
+	}
+	cidr := o.CIDR
+	if cidr == "" {
+		cidr = "10.0.2.0/24"
+	}
+	_, ipnet, err := net.ParseCIDR(cidr)
+	if err != nil || ipnet.IP.To4() == nil {
+		return nil, fmt.Errorf("--cidr %q: want an IPv4 subnet such as 10.0.2.0/24", o.CIDR)
 	}
 	switch o.Mode {
 	case Pasta:
@@ -146,4 +150,10 @@ func ResolvConf(dns string) []byte {
 func oneLine(err error) error {
 	s := strings.Join(strings.Fields(err.Error()), " ")
 	return fmt.Errorf("%s", s)
+}
+
+// subnetAt is address .n of the IPv4 subnet ipnet.
+func subnetAt(ipnet *net.IPNet, n byte) string {
+	b := ipnet.IP.To4()
+	return net.IPv4(b[0], b[1], b[2], b[3]+n).String()
 }

@@ -27,17 +27,9 @@ func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	if err != nil {
 		return nil, fmt.Errorf("pasta not found; fix: apt install passt")
 	}
-	mtu := o.MTU
-	if mtu == 0 {
-		mtu = 65520
-	}
-	if ipnet == nil {
-		_, ipnet, _ = net.ParseCIDR("10.0.2.0/24")
-	}
-	base := ipnet.IP.To4()
-	at := func(n byte) string { return net.IPv4(base[0], base[1], base[2], base[3]+n).String() }
+	at := func(n byte) string { return subnetAt(ipnet, n) }
 	ones, _ := ipnet.Mask.Size()
-	args := []string{"--foreground", "--ns-ifname=tap0", "--mtu=" + strconv.Itoa(mtu), "--config-net",
+	args := []string{"--foreground", "--ns-ifname=tap0", "--mtu=" + strconv.Itoa(o.MTU), "--config-net",
 		"--address=" + at(100), "--netmask=" + strconv.Itoa(ones), "--gateway=" + at(2), "--dns-forward=" + at(3),
 		"--tcp-ports=none", "--udp-ports=none", "--quiet"}
 	if !o.AllowHostLoopback {

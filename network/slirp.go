@@ -21,15 +21,8 @@ func startSlirp(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	if err != nil {
 		return nil, fmt.Errorf("slirp4netns not found; fix: apt install slirp4netns")
 	}
-	mtu := o.MTU
-	if mtu == 0 {
-		mtu = 65520
-	}
-	cidr := "10.0.2.0/24"
-	if ipnet != nil {
-		cidr = ipnet.String()
-	}
-	args := []string{"--configure", "--mtu", strconv.Itoa(mtu), "--cidr", cidr, "-r", "3", "-e", "4",
+	cidr := ipnet.String()
+	args := []string{"--configure", "--mtu", strconv.Itoa(o.MTU), "--cidr", cidr, "-r", "3", "-e", "4",
 		// slirp4netns confines itself: its own mount namespace and a
 		// seccomp filter (it parses packets from the sandbox).
 		"--enable-sandbox", "--enable-seccomp", "--enable-ipv6",
@@ -51,9 +44,7 @@ func startSlirp(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	if !waitIPv6(ctx, pid, "tap0", time.Second) {
 		fmt.Fprintln(o.Log, "sandbox: slirp4netns: no IPv6 address within 1 s; IPv4 only")
 	}
-	_, n, _ := net.ParseCIDR(cidr)
-	ip := n.IP.To4()
-	return &Net{DNS: net.IPv4(ip[0], ip[1], ip[2], ip[3]+3).String(), cleanup: stop}, nil
+	return &Net{DNS: subnetAt(ipnet, 3), cleanup: stop}, nil
 }
 
 // waitIPv6 waits until dev in pid's network namespace has a global IPv6

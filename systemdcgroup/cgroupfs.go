@@ -51,8 +51,8 @@ func parseCgroup2Mount(r io.Reader) (cgroup2Mount, error) {
 		if len(f) < 5 {
 			continue
 		}
-		dir := unescapeMountinfo(f[4])
-		found[dir] = cgroup2Mount{Dir: dir, Root: unescapeMountinfo(f[3])}
+		dir := UnescapeMountinfo(f[4])
+		found[dir] = cgroup2Mount{Dir: dir, Root: UnescapeMountinfo(f[3])}
 		if first == "" {
 			first = dir
 		}
@@ -68,8 +68,9 @@ func parseCgroup2Mount(r io.Reader) (cgroup2Mount, error) {
 	return cgroup2Mount{}, errors.New("no cgroup2 mount in /proc/self/mountinfo")
 }
 
-// unescapeMountinfo undoes the kernel's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
+// UnescapeMountinfo undoes the kernel's octal escapes in a field of
+// /proc/self/mountinfo (\040 for a space, \011, \012, \134).
+func UnescapeMountinfo(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
