@@ -193,7 +193,11 @@ type netRun struct {
 func (n *netRun) setup(ctx context.Context, pid int, aux *userns.Aux) error {
 	if n.user {
 		var err error
-		if n.net, err = network.Setup(ctx, n.opts, pid, aux); err != nil {
+		var taps network.TapSource
+		if aux != nil {
+			taps = aux
+		}
+		if n.net, err = network.Setup(ctx, n.opts, pid, taps); err != nil {
 			return err
 		}
 	}

@@ -131,6 +131,9 @@ func Setup(ctx context.Context, o Options, pid int, taps TapSource) (*Net, error
 		// them. slirp4netns creates and configures the tap itself.
 		return startSlirp(ctx, o, ipnet, pid)
 	case Gvisor:
+		if taps == nil {
+			return nil, fmt.Errorf("--net gvisor: no aux channel to receive the tap from init")
+		}
 		tap, err := taps.Tap()
 		if err != nil {
 			return nil, err

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -557,5 +558,53 @@ func TestNetHostAddrsClosed(t *testing.T) {
 	r := sandbox(t, "", nil, "--uid", "0", "--net", "slirp4netns", "--", "ip", "route", "del", ip)
 	if r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
 		t.Errorf("root inside, removing the route that closes %s: exit %d, %q; want EPERM", ip, r.code, r.stderr)
+	}
+}
+
+// --net gvisor's companion, missing or built with cgo (it could not confine
+// every thread), is a one-line error naming the fix, exit 125, and the
+// command does not run.
+func TestNetGvisorNetstackErrors(t *testing.T) {
+	requires(t, UserNS)
+	dir := t.TempDir()
+	lone := filepath.Join(dir, "sandbox")
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(lone, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func() result {
+		t.Helper()
+		cmd := exec.Command(lone, "--net", "gvisor", "--", "echo", "ran")
+		cmd.Dir = workdir(t)
+		cmd.Env = append(os.Environ(), "PATH=/usr/bin:/bin")
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return result{stdout: out.String(), stderr: errb.String(), code: code}
+	}
+	r := run()
+	if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, "sandbox-netstack not found") || !strings.Contains(r.stderr, "fix: go build") || strings.Contains(r.stdout, "ran") {
+		t.Errorf("no sandbox-netstack: exit %d, %q, %q; want 125 and one line naming the fix", r.code, r.stderr, r.stdout)
+	}
+
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "sandbox-netstack"), "./network/sandbox-netstack")
+	build.Dir = ".."
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
+			t.Fatalf("build sandbox-netstack with cgo (needs gcc): %v: %s", err, out)
+		}
+		t.Skipf("build sandbox-netstack with cgo (needs gcc): %v", err)
+	}
+	r = run()
+	if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, "CGO_ENABLED=0") || strings.Contains(r.stdout, "ran") {
+		t.Errorf("sandbox-netstack built with cgo: exit %d, %q; want 125 and one line naming CGO_ENABLED=0", r.code, r.stderr)
 	}
 }

@@ -43,8 +43,9 @@ type Spec struct {
 	// It runs after the ID maps are written and before init may mount, so
 	// the stack's helpers find init's namespaces mapped and its mount
 	// namespace still the host's.
-	// aux is the side channel to init: published ports are dialed and the
-	// tap device of --net gvisor is handed over through it.
+	// aux is the side channel to init (nil unless Config.Aux): published
+	// ports are dialed and the tap device of --net gvisor is handed over
+	// through it.
 	Network func(ctx context.Context, pid int, aux *Aux) error
 }
 
@@ -151,15 +152,22 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 	cmd, toInitW := st.cmd, st.toInitW
 	st.toInitW = nil // taken: Close no longer applies
 	defer toInitW.Close()
-	auxConn, err := fileConn(st.aux)
-	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		st.fromInitR.Close()
-		return Result{}, fmt.Errorf("aux channel: %w", err)
+	// The aux channel only when the plan uses it (ports, --net gvisor):
+	// otherwise no reader goroutine, nothing on the start-up path.
+	var aux *Aux
+	if spec.Config.Aux {
+		auxConn, err := fileConn(st.aux)
+		if err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			st.fromInitR.Close()
+			return Result{}, fmt.Errorf("aux channel: %w", err)
+		}
+		aux = newAux(auxConn)
+		defer aux.close()
+	} else {
+		st.aux.Close()
 	}
-	aux := newAux(auxConn)
-	defer aux.close()
 	abort := func(err error) (Result, error) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
