@@ -20,10 +20,11 @@ const (
 	oldRoot = "/oldroot"
 )
 
-// setupRoot runs the mount plan and enters the new root. With cfg.CgroupScope it
-// returns an O_PATH handle on the host's root (else -1): the cgroup that will
-// hold init is reached through it after pivot_root, and it is closed before the
-// command starts.
+// setupRoot runs the mount plan and enters the new root, leaving init in its
+// "/". With cfg.CgroupScope it returns an O_PATH handle on the host's root
+// (else -1): the cgroup that will hold init is reached through it after
+// pivot_root, and enterCgroup closes it before the command's working
+// directory is resolved.
 //
 // Preconditions: in the new mount namespace with CAP_SYS_ADMIN there; ID maps
 // written (files created on a tmpfs need a mapped owner).
@@ -75,9 +76,8 @@ func buildRoot(cfg *Config, log *slog.Logger, host *int) error {
 	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
 		return fmt.Errorf("detach old root: %w", err)
 	}
-	if err := unix.Chdir(cfg.Dir); err != nil {
-		return fmt.Errorf("chdir %q inside the sandbox: %w", cfg.Dir, err)
-	}
+	// The command's working directory is entered later (enterWorkDir), once
+	// the host handle above is closed: never while init holds a way out.
 	return nil
 }
 

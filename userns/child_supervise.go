@@ -15,6 +15,33 @@ var forwardedInInit = []os.Signal{
 	unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH,
 }
 
+// absorbedInInit are signals init takes and drops. Go's runtime answers these,
+// when they come from kill(2) and nobody asked for them, by crashing with a
+// traceback that prints init's registers on the user's terminal (SIGABRT,
+// SIGQUIT's kin, SIGSYS, SIGTRAP, SIGILL, SIGSTKFLT) or by nothing useful.
+// The kernel delivers a signal from inside the namespace to its init only if
+// init handles it; a handler that drops it means a kill from inside can
+// neither stop init nor make it print. A fault of init's own (a real SIGSEGV)
+// is still Go's panic: the runtime tells the two apart by si_code.
+//
+// Not signal.Ignore: SIG_IGN would be inherited by the command across exec,
+// while a handler is reset to the default there.
+var absorbedInInit = []os.Signal{
+	unix.SIGABRT, unix.SIGSEGV, unix.SIGBUS, unix.SIGTRAP, unix.SIGSYS, unix.SIGFPE,
+	unix.SIGILL, unix.SIGSTKFLT, unix.SIGALRM, unix.SIGVTALRM, unix.SIGXCPU,
+	unix.SIGXFSZ, unix.SIGPWR, unix.SIGIO,
+}
+
+// forwardedByInit says whether sig is one init passes on to the command.
+func forwardedByInit(sig os.Signal) bool {
+	for _, s := range forwardedInInit {
+		if s == sig {
+			return true
+		}
+	}
+	return false
+}
+
 // supervisor is init's loop once the command runs.
 type supervisor struct {
 	pid  int
@@ -47,7 +74,9 @@ func (s *supervisor) run() (status, signal int) {
 	for {
 		select {
 		case sig := <-s.sigs:
-			_ = unix.Kill(s.pid, sig.(unix.Signal))
+			if forwardedByInit(sig) {
+				_ = unix.Kill(s.pid, sig.(unix.Signal))
+			}
 		case <-stopped:
 			// ^Z: the parent gives the terminal back to the caller's shell
 			// and stops itself, as a shell's job would.

@@ -71,6 +71,7 @@ func Init() int {
 	// once it runs.
 	sigs := make(chan os.Signal, 16)
 	signal.Notify(sigs, forwardedInInit...)
+	signal.Notify(sigs, absorbedInInit...)
 
 	if _, err := expect(dec, MsgMapped); err != nil {
 		return fail("init", 125, err)
@@ -98,8 +99,17 @@ func Init() int {
 	if err != nil {
 		return fail("init", 125, err)
 	}
+	// Cgroup, then working directory: enterCgroup closes init's last handle
+	// on the host's tree, so nothing of the host is open while the
+	// untrusted directory is resolved (runc CVE-2024-21626).
 	if err := enterCgroup(host, goMsg.Cgroup, cfg.CgroupWritable); err != nil {
 		return fail("cgroup", 125, err)
+	}
+	if err := enterWorkDir(cfg.Dir); err != nil {
+		return fail("chdir", 125, err)
+	}
+	if err := checkDescriptors(); err != nil {
+		return fail("exec", 125, err)
 	}
 	pid, code, err := startCommand(cfg)
 	if err != nil {
