@@ -159,7 +159,11 @@ func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
 		spec.Config.Tap = &userns.TapConfig{Name: "tap0", MTU: mtu, Addr: r.subnetAt(100), PrefixLen: ones, Gateway: r.subnetAt(2)}
 	}
 	if !r.AllowHostLoopback {
-		spec.Config.BlockAddrs = hostAddrs()
+		addrs, err := hostAddrs()
+		if err != nil {
+			return nil, err
+		}
+		spec.Config.BlockAddrs = addrs
 	}
 	// slirp4netns's IPv6 comes by router advertisement: make it quick.
 	spec.Config.QuickIPv6 = r.Net == network.Slirp4netns
@@ -232,20 +236,21 @@ func netArgsHost(args []string) bool {
 }
 
 // hostAddrs are the host's own addresses that a user-mode stack could reach
-// (it connects from the host): all but loopback (inside, that is the
-// sandbox's own) and link-local ones (bound to a link the sandbox is not on).
-func hostAddrs() []string {
+// (it connects from the host): every address of every interface, IPv4 and
+// IPv6, link-local ones too (pasta carried a connection to fe80::X%tap0 to
+// the host's own fe80::X), but loopback, which inside is the sandbox's own.
+func hostAddrs() ([]string, error) {
 	addrs, err := net.InterfaceAddrs()
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("list the host's addresses (to close them inside): %w", err)
 	}
 	var out []string
 	for _, a := range addrs {
 		n, ok := a.(*net.IPNet)
-		if !ok || n.IP.IsLoopback() || n.IP.IsLinkLocalUnicast() || n.IP.IsMulticast() {
+		if !ok || n.IP.IsLoopback() || n.IP.IsMulticast() {
 			continue
 		}
 		out = append(out, n.IP.String())
 	}
-	return out
+	return out, nil
 }

@@ -528,7 +528,7 @@ func TestNetPublishPickedPort(t *testing.T) {
 // --allow-host-loopback: a service the host binds to every address (a
 // database on 0.0.0.0) would otherwise answer at the host's LAN address,
 // since the stack connects from the host. A root inside without
-// CAP_NET_ADMIN cannot remove the routes that close them.
+// CAP_NET_ADMIN cannot remove the rules that close them.
 func TestNetHostAddrsClosed(t *testing.T) {
 	requires(t, UserNS)
 	var ip string
@@ -555,9 +555,9 @@ func TestNetHostAddrsClosed(t *testing.T) {
 			}
 		})
 	}
-	r := sandbox(t, "", nil, "--uid", "0", "--net", "slirp4netns", "--", "ip", "route", "del", ip)
+	r := sandbox(t, "", nil, "--uid", "0", "--net", "slirp4netns", "--", "ip", "rule", "del", "to", ip, "prohibit")
 	if r.code == 0 || !strings.Contains(r.stderr, "Operation not permitted") {
-		t.Errorf("root inside, removing the route that closes %s: exit %d, %q; want EPERM", ip, r.code, r.stderr)
+		t.Errorf("root inside, removing the rule that closes %s: exit %d, %q; want EPERM", ip, r.code, r.stderr)
 	}
 }
 

@@ -29,6 +29,10 @@ const (
 	// Landlock (Linux 5.13+, enabled at boot): sandbox-netstack's file
 	// confinement.
 	Landlock Feature = "Landlock"
+	// The user-mode stacks of --net pasta and --net slirp4netns (--net
+	// gvisor's sandbox-netstack is built by TestMain).
+	Pasta       Feature = "Pasta"
+	Slirp4netns Feature = "Slirp4netns"
 )
 
 var probes = map[Feature]func() error{
@@ -71,9 +75,11 @@ var probes = map[Feature]func() error{
 		}
 		return nil
 	},
-	Script:  lookPath("script"),
-	Setpriv: lookPath("setpriv"),
-	Setcap:  lookPath("setcap"),
+	Pasta:       lookPath("pasta"),
+	Slirp4netns: lookPath("slirp4netns"),
+	Script:      lookPath("script"),
+	Setpriv:     lookPath("setpriv"),
+	Setcap:      lookPath("setcap"),
 	UserBus: func() error {
 		out, err := exec.Command("systemctl", "--user", "show", "-p", "Version").CombinedOutput()
 		if err != nil {
