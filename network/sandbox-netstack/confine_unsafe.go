@@ -24,7 +24,10 @@ var resolverFiles = []string{"/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.co
 //   - no_new_privs on every thread;
 //   - Landlock (Linux 5.13+): no file may be opened, written, made or run,
 //     except reading the resolver's files; an older kernel skips this;
-//   - the sandbox's own default seccomp filter, on every thread.
+//   - the sandbox's own default seccomp filter, on every thread, and
+//     truncate(2) and ftruncate(2) refused: Landlock before ABI 3 (Linux
+//     6.2) has no truncate right, so truncate on a path would pass it, and
+//     this process never truncates a file.
 //
 // Sockets to the outside still work: that is the stack's job.
 func confine() error {
@@ -43,7 +46,12 @@ func confine() error {
 	} else if err != nil {
 		return err
 	}
-	prog, err := seccomp.Compile(seccomp.Default(seccomp.Options{}))
+	policy := seccomp.Default(seccomp.Options{})
+	policy.Rules = append(policy.Rules, seccomp.Rule{
+		Syscalls: []uint32{unix.SYS_TRUNCATE, unix.SYS_FTRUNCATE},
+		Action:   seccomp.Errno(unix.EPERM),
+	})
+	prog, err := seccomp.Compile(policy)
 	if err != nil {
 		return err
 	}
@@ -99,8 +107,9 @@ func landlock() error {
 }
 
 // selfCheck, for the tests (--check-confinement FILE): confine, then try to
-// read FILE, write beside it, run /bin/true and read /etc/hosts, one line
-// each: what a bug inside this process could do.
+// read FILE, write beside it, truncate it (and a memfd of its own), run
+// /bin/true and read /etc/hosts, one line each: what a bug inside this
+// process could do.
 func selfCheck(file string) error {
 	if err := confine(); err != nil {
 		return err
@@ -115,6 +124,14 @@ func selfCheck(file string) error {
 	_, err := os.ReadFile(file)
 	say("read", err)
 	say("write", os.WriteFile(file+".netstack-wrote", []byte("x"), 0o600))
+	say("truncate", os.Truncate(file, 0))
+	// A file of its own, which Landlock does not guard: only seccomp stops it.
+	if fd, err := unix.MemfdCreate("netstack-check", unix.MFD_CLOEXEC); err != nil {
+		say("ftruncate", err)
+	} else {
+		say("ftruncate", unix.Ftruncate(fd, 1))
+		unix.Close(fd)
+	}
 	say("exec", syscall.Exec("/bin/true", []string{"true"}, nil))
 	_, err = os.ReadFile("/etc/hosts")
 	say("resolver", err)

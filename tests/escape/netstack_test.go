@@ -140,7 +140,11 @@ func firstIPv4() string {
 // open nothing but the resolver's files, and every thread has no_new_privs and
 // the default seccomp filter. Its --check-confinement mode confines itself as
 // it does for real and then tries what a bug reached from inside would: read a
-// secret of the user's, write beside it, run a program.
+// secret of the user's, write beside it, truncate it, run a program. Landlock
+// before Linux 6.2 has no truncate right, so truncate(2) on a path must meet
+// sandbox-netstack's own seccomp rule: EPERM on every kernel (Landlock would
+// say EACCES), and the secret keeps its bytes; ftruncate(2) on a memfd of its
+// own, which no Landlock rule guards, is refused the same way.
 func TestNetstackConfined(t *testing.T) {
 	requires(t, Landlock)
 	dir := t.TempDir()
@@ -161,6 +165,14 @@ func TestNetstackConfined(t *testing.T) {
 		if !strings.Contains(got[what], "permission denied") {
 			t.Errorf("confined sandbox-netstack: %s: %q, want permission denied:\n%s", what, got[what], out)
 		}
+	}
+	for _, what := range []string{"truncate", "ftruncate"} {
+		if !strings.Contains(got[what], "operation not permitted") {
+			t.Errorf("confined sandbox-netstack: %s: %q, want operation not permitted (its seccomp rule):\n%s", what, got[what], out)
+		}
+	}
+	if b, err := os.ReadFile(secret); err != nil || string(b) != "secret" {
+		t.Errorf("confined sandbox-netstack changed the secret: %q, %v", b, err)
 	}
 	if got["resolver"] != "OK" {
 		t.Errorf("confined sandbox-netstack cannot read /etc/hosts (its DNS forwarder needs it): %q", got["resolver"])
