@@ -36,6 +36,9 @@ type RunCmd struct {
 	Tmpfs    []string `sep:"none" help:"Mount an empty tmpfs at DEST (repeatable)." placeholder:"DEST"`
 	Verbose  bool     `short:"v" help:"Say what sandbox does, on stderr."`
 	Profile  string   `help:"Apply [defaults], then [profile.NAME] of ~/.config/sandbox/config.toml, before these flags (see sandbox profiles)." placeholder:"NAME"`
+
+	// podman's and docker's name and default.
+	StopTimeout int `name:"stop-timeout" default:"10" help:"Seconds the command has to end after SIGTERM or SIGINT reaches sandbox before everything in the sandbox is killed (-1: wait for ever)." placeholder:"SECONDS"`
 	ViewFlags
 	NetFlags
 	LockFlags
@@ -178,7 +181,7 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 		Config: userns.Config{
 			Argv: r.Cmd, Env: env, Dir: dir, UID: inUID, GID: inGID,
 			Hostname: r.Hostname, Mounts: mounts, Verbose: r.Verbose,
-			Caps: caps, Seccomp: filter,
+			Caps: caps, Seccomp: filter, StopTimeout: r.StopTimeout,
 		},
 		Maps: maps,
 	}

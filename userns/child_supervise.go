@@ -3,7 +3,9 @@ package userns
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,6 +51,9 @@ type supervisor struct {
 	out  *os.File      // messages to the parent
 	dec  *json.Decoder // messages from the parent
 	sigs <-chan os.Signal
+	// grace is how long the command has to end after a SIGTERM or SIGINT
+	// before init kills everything in the sandbox; negative: no limit.
+	grace time.Duration
 }
 
 // run forwards signals to the command and reaps every child until the command
@@ -71,12 +76,35 @@ func (s *supervisor) run() (status, signal int) {
 			}
 		}
 	}()
+	var expired <-chan time.Time
+	var stopSig os.Signal
+	killedAll := false
 	for {
 		select {
 		case sig := <-s.sigs:
-			if forwardedByInit(sig) {
-				_ = unix.Kill(s.pid, sig.(unix.Signal))
+			if !forwardedByInit(sig) {
+				continue
 			}
+			_ = unix.Kill(s.pid, sig.(unix.Signal))
+			if sig != unix.SIGTERM && sig != unix.SIGINT {
+				continue
+			}
+			// A stopped command cannot act on SIGTERM until it runs again
+			// (docker stop does the same).
+			_ = unix.Kill(s.pid, unix.SIGCONT)
+			if expired == nil && s.grace >= 0 {
+				stopSig = sig
+				expired = time.After(s.grace)
+			}
+		case <-expired:
+			// The command ignored the request, or cannot act on it (a
+			// process stuck in D state on a fuse daemon that spins).
+			// kill(-1) from a namespace's init reaches every other
+			// process in it, the fuse daemons included, whose end
+			// aborts their pending requests.
+			expired = nil
+			killedAll = true
+			_ = unix.Kill(-1, unix.SIGKILL)
 		case <-stopped:
 			// ^Z: the parent gives the terminal back to the caller's shell
 			// and stops itself, as a shell's job would.
@@ -87,6 +115,10 @@ func (s *supervisor) run() (status, signal int) {
 			}
 			_ = unix.Kill(-s.pid, unix.SIGCONT)
 		case ws := <-done:
+			if killedAll {
+				fmt.Fprintf(os.Stderr, "sandbox: the command did not end within %s of %s: killed everything in the sandbox (--stop-timeout sets the time)\n",
+					s.grace, unix.SignalName(stopSig.(unix.Signal)))
+			}
 			if ws.Signaled() {
 				return 128 + int(ws.Signal()), int(ws.Signal())
 			}

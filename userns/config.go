@@ -74,6 +74,10 @@ type Config struct {
 	// CgroupScope says Go will name a cgroup that holds init: init then keeps
 	// a handle on the host's tree to reach it after pivot_root.
 	CgroupScope bool `json:"cgroupScope,omitempty"`
+	// StopTimeout is how many seconds the command has to end after a
+	// forwarded SIGTERM or SIGINT before init kills everything in the
+	// sandbox; negative: wait for ever.
+	StopTimeout int `json:"stopTimeout"`
 	// CgroupWritable mounts the sandbox's cgroup tree read-write (--uid 0:
 	// the command may manage its own sub-cgroups).
 	CgroupWritable bool `json:"cgroupWritable,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -123,7 +124,11 @@ func Init() int {
 			log.Warn("seccomp", "err", err)
 		}
 	}
-	sup := &supervisor{pid: pid, tty: isControllingTTY(0), out: out, dec: dec, sigs: sigs}
+	sup := &supervisor{pid: pid, tty: isControllingTTY(0), out: out, dec: dec, sigs: sigs,
+		grace: time.Duration(cfg.StopTimeout) * time.Second}
+	if cfg.StopTimeout < 0 {
+		sup.grace = -1
+	}
 	status, sig := sup.run()
 	_, _ = out.Write(encode(Msg{Type: MsgExit, Status: status, Signal: sig}))
 	return status
