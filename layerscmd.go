@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sandbox/layers"
+	"sandbox/quote"
 )
 
 // DiffCmd is `sandbox diff NAME`: what the sandbox changed relative to the host.
@@ -23,6 +24,9 @@ type CommitCmd struct {
 	Paths  []string `arg:"" optional:"" help:"Commit only the changes at or under these host paths."`
 	Force  bool     `help:"Overwrite host files that changed since the sandbox copied them."`
 	DryRun bool     `help:"Show what would be done; change nothing."`
+	// By default a commit drops setuid and setgid from files: a command
+	// could otherwise leave a setuid program of yours on the host.
+	KeepSetuid bool `help:"Keep the setuid and setgid bits of committed files (dropped by default)."`
 }
 
 // LsCmd is `sandbox ls`.
@@ -41,8 +45,8 @@ func openNamed(name string) (*layers.Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(store.Root, name)); err != nil {
-		return nil, fmt.Errorf("no sandbox named %q (see sandbox ls)", name)
+	if _, err := os.Lstat(filepath.Join(store.Root, name)); err != nil {
+		return nil, fmt.Errorf("no sandbox named %s (see sandbox ls)", quote.Name(name))
 	}
 	return store.Open(name)
 }
@@ -62,8 +66,8 @@ func (d *DiffCmd) Run() error {
 		fmt.Printf("%d added, %d modified, %d deleted, %s written\n", a, m, del, human(uint64(bytes)))
 		return nil
 	}
-	for _, c := range changes {
-		fmt.Printf("%c %s\n", c.Kind, quoteLine(c.Path))
+	for i := range changes {
+		fmt.Println(changes[i].Line())
 	}
 	return nil
 }
@@ -86,7 +90,7 @@ func (c *CommitCmd) Run() error {
 		}
 		paths = append(paths, abs)
 	}
-	_, err = sb.Commit(layers.CommitOptions{Paths: paths, Force: c.Force, DryRun: c.DryRun, Out: os.Stdout})
+	_, err = sb.Commit(layers.CommitOptions{Paths: paths, Force: c.Force, DryRun: c.DryRun, KeepSetuid: c.KeepSetuid, Out: os.Stdout})
 	return err
 }
 
@@ -103,8 +107,8 @@ func (LsCmd) Run() error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "NAME\tSIZE\tCREATED\tLAST COMMAND")
 	for _, i := range infos {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", i.Name, human(uint64(i.Size)), i.Created.Format(time.DateTime),
-			quoteLine(strings.Join(i.LastCommand, " ")))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", quote.Name(i.Name), human(uint64(i.Size)), i.Created.Format(time.DateTime),
+			quote.Name(strings.Join(i.LastCommand, " ")))
 	}
 	return w.Flush()
 }
@@ -121,12 +125,4 @@ func (r *RmCmd) Run() error {
 		return err
 	}
 	return store.Remove(r.Names...)
-}
-
-// quoteLine keeps one change on one line whatever its name holds.
-func quoteLine(s string) string {
-	if strings.ContainsAny(s, "\n\t\r\\\x00") {
-		return fmt.Sprintf("%q", s)
-	}
-	return s
 }

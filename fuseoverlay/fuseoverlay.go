@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+
+	"sandbox/layers"
 )
 
 // Options name the layers (paths inside Chroot) and the mount point.
@@ -35,6 +37,11 @@ type Options struct {
 // its /proc/PID/root: the kernel refuses ptrace of a process with capabilities
 // the tracer lacks (cap_ptrace_access_check).
 func Mount(o Options) error {
+	// Before the mount: diff and commit honour only the whiteout and opaque
+	// markers of the engine that last mounted a layer (layers.Engine).
+	if err := layers.RecordEngine(o.Chroot+o.Upper, layers.EngineFuse); err != nil {
+		return err
+	}
 	opts := []string{
 		"lowerdir=" + escape(o.Lower), "upperdir=" + escape(o.Upper), "workdir=" + escape(o.Work),
 	}

@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
 )
 
 // CommitOptions selects and guards what Commit applies.
@@ -19,7 +17,10 @@ type CommitOptions struct {
 	Paths  []string
 	Force  bool      // overwrite host entries that changed since (conflicts)
 	DryRun bool      // validate and print, change nothing
-	Out    io.Writer // gets one "A /path" line per change; nil for none
+	Out    io.Writer // gets one line per change (Change.Line); nil for none
+	// KeepSetuid keeps the setuid and setgid bits of new files (not
+	// directories); by default a commit drops them and says so.
+	KeepSetuid bool
 }
 
 // ConflictError lists host paths changed since the sandbox copied them.
@@ -33,7 +34,7 @@ func (e *ConflictError) Error() string {
 			list = append(list, fmt.Sprintf("and %d more", len(e.Paths)-show))
 			break
 		}
-		list = append(list, quotePath(p))
+		list = append(list, quoteShort(p))
 	}
 	return fmt.Sprintf("%d host paths changed since the sandbox started using them, and committing would overwrite that (use force to do it anyway): %s",
 		len(e.Paths), strings.Join(list, ", "))
@@ -61,19 +62,27 @@ func (e *ConflictError) Error() string {
 // permission problem is reported, naming the directory.
 //
 // A replaced host file is a new inode: hard links to it keep the old content.
-// Setuid and setgid bits are kept only when the new file has the upper's
-// owner and group (see safeMode).
+// Setuid and setgid bits of files are dropped unless KeepSetuid, and even
+// then kept only when the new file has the upper's owner and group (see
+// safeMode). Temporary names are noted in the sandbox's journal first, so
+// the next commit removes what a commit killed halfway left (cleanTemps).
 //
 // After a successful commit, the committed entries are removed from the
 // uppers (package doc); when that leaves nothing but plain directories, the
 // conflict window (Meta.Pending) closes.
 func (sb *Sandbox) Commit(opt CommitOptions) ([]Change, error) {
+	var temps *journal
 	if !opt.DryRun { // a dry run only reads, so it may preview a running sandbox
 		release, err := sb.hold()
 		if err != nil {
 			return nil, fmt.Errorf("commit: %w", err)
 		}
 		defer release()
+		// First, what a commit killed halfway left.
+		if temps, err = sb.openJournal(); err != nil {
+			return nil, fmt.Errorf("commit: %w", err)
+		}
+		defer temps.close()
 	}
 	meta, err := sb.readMeta()
 	if err != nil {
@@ -90,7 +99,8 @@ func (sb *Sandbox) Commit(opt CommitOptions) ([]Change, error) {
 	// Stale whiteouts go with the commit of their paths: they hide nothing,
 	// but left alone they would keep the uppers from ever being bare.
 	tidy, _ := selectChanges(stale, opt.Paths)
-	p := newPlan(sel, meta.since(), opt.Force)
+	p := newPlan(sel, meta.since(), opt)
+	p.temps = temps
 	defer p.close()
 	if err := p.check(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
@@ -100,14 +110,15 @@ func (sb *Sandbox) Commit(opt CommitOptions) ([]Change, error) {
 		out = io.Discard
 	}
 	if opt.DryRun {
-		for _, c := range sel {
-			fmt.Fprintf(out, "%c %s\n", c.Kind, quotePath(c.Path))
+		for i := range sel {
+			fmt.Fprintln(out, p.line(&sel[i]))
 		}
 		return sel, nil
 	}
 	if err := p.apply(out); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	p.temps.done()
 	if err := cleanUppers(append(tidy, sel...), append(stale, all...)); err != nil {
 		return sel, fmt.Errorf("commit: the host was updated, but %w", err)
 	}
@@ -174,10 +185,10 @@ func (c *Change) createsDir() bool {
 	return c.Kind != 'D' && c.Mode.IsDir() && !c.host.IsDir()
 }
 
-// quotePath quotes a path only when it would break a line-based listing.
-func quotePath(p string) string {
-	if strings.IndexFunc(p, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 {
-		return strconv.Quote(p)
+// line is Change.Line, saying when setuid or setgid is dropped.
+func (p *plan) line(c *Change) string {
+	if c.Setid() && !p.keepSetid {
+		return c.Line() + " dropped (--keep-setuid keeps it)"
 	}
-	return p
+	return c.Line()
 }

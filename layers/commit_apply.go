@@ -25,7 +25,7 @@ func (p *plan) apply(out io.Writer) error {
 		if c.Kind != 'D' && c.Mode.IsDir() {
 			dirs = append(dirs, c)
 		}
-		fmt.Fprintf(out, "%c %s\n", c.Kind, quotePath(c.Path))
+		fmt.Fprintln(out, p.line(c))
 	}
 	// Modes last, deepest first: a read-only directory gets its content first.
 	for i := len(dirs) - 1; i >= 0; i-- {
@@ -57,7 +57,7 @@ func (p *plan) applyOne(c *Change) error {
 			return nil
 		}
 		if hostDir {
-			return removeDir(pfd, base, c.Path)
+			return p.removeDir(pfd, base, c.Path)
 		}
 		if err := unix.Unlinkat(pfd, base, 0); err != nil {
 			return fmt.Errorf("delete host %q: %w", c.Path, &os.SyscallError{Syscall: "unlinkat", Err: err})
@@ -73,18 +73,18 @@ func (p *plan) applyOne(c *Change) error {
 			}
 			return nil
 		}
-		tmp, err := tempName(func(name string) error { return unix.Mkdirat(pfd, name, 0o700) })
+		tmp, err := p.tempName(filepath.Dir(c.Path), func(name string) error { return unix.Mkdirat(pfd, name, 0o700) })
 		if err != nil {
 			return fmt.Errorf("create host directory %q: %w", c.Path, err)
 		}
-		return replace(pfd, tmp, base, c.Path)
+		return p.replace(pfd, tmp, base, c.Path)
 	}
-	tmp, err := newTemp(pfd, c)
+	tmp, err := p.newTemp(pfd, c)
 	if err != nil {
 		return err
 	}
 	if hostDir {
-		return replace(pfd, tmp, base, c.Path)
+		return p.replace(pfd, tmp, base, c.Path)
 	}
 	if err := unix.Renameat(pfd, tmp, pfd, base); err != nil {
 		_ = unix.Unlinkat(pfd, tmp, 0)
@@ -95,12 +95,12 @@ func (p *plan) applyOne(c *Change) error {
 
 // replace puts tmp in base's place when their types differ (rename(2) cannot
 // swap a directory and a file) and removes what base was.
-func replace(pfd int, tmp, base, path string) error {
+func (p *plan) replace(pfd int, tmp, base, path string) error {
 	err := unix.Renameat2(pfd, tmp, pfd, base, unix.RENAME_EXCHANGE)
 	if errors.Is(err, unix.EINVAL) {
 		// The filesystem cannot exchange: move the old one aside, briefly
 		// leaving no entry at path.
-		aside, aerr := tempName(func(name string) error {
+		aside, aerr := p.tempName(filepath.Dir(path), func(name string) error {
 			return unix.Renameat2(pfd, base, pfd, name, unix.RENAME_NOREPLACE)
 		})
 		if aerr == nil {
@@ -123,8 +123,8 @@ func replace(pfd int, tmp, base, path string) error {
 
 // removeDir deletes a host directory tree. Renaming it away first makes the
 // deletion atomic as seen at its path, whatever happens while emptying it.
-func removeDir(pfd int, base, path string) error {
-	aside, err := tempName(func(name string) error {
+func (p *plan) removeDir(pfd int, base, path string) error {
+	aside, err := p.tempName(filepath.Dir(path), func(name string) error {
 		return unix.Renameat2(pfd, base, pfd, name, unix.RENAME_NOREPLACE)
 	})
 	if err != nil {
@@ -139,7 +139,7 @@ func removeDir(pfd int, base, path string) error {
 
 // newTemp creates c's new file, symlink or FIFO under a temporary name in
 // pfd, with the upper's content, mode, times and, when ours, group.
-func newTemp(pfd int, c *Change) (string, error) {
+func (p *plan) newTemp(pfd int, c *Change) (string, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(c.upper, &st); err != nil {
 		return "", fmt.Errorf("read new content of %q: %w", c.Path, &os.SyscallError{Syscall: "lstat", Err: err})
@@ -148,16 +148,16 @@ func newTemp(pfd int, c *Change) (string, error) {
 	var err error
 	switch c.Mode.Type() {
 	case 0:
-		tmp, err = writeTemp(pfd, c, &st)
+		tmp, err = p.writeTemp(pfd, c, &st)
 	case fs.ModeSymlink:
 		var target string
 		if target, err = os.Readlink(c.upper); err == nil {
-			tmp, err = tempName(func(name string) error { return unix.Symlinkat(target, pfd, name) })
+			tmp, err = p.tempName(filepath.Dir(c.Path), func(name string) error { return unix.Symlinkat(target, pfd, name) })
 		}
 	case fs.ModeNamedPipe:
-		tmp, err = tempName(func(name string) error { return unix.Mkfifoat(pfd, name, 0o600) })
+		tmp, err = p.tempName(filepath.Dir(c.Path), func(name string) error { return unix.Mkfifoat(pfd, name, 0o600) })
 		if err == nil {
-			err = unix.Fchmodat(pfd, tmp, unixMode(c.Mode), 0) // ours, just made: not a symlink
+			err = unix.Fchmodat(pfd, tmp, p.fileMode(c.Mode), 0) // ours, just made: not a symlink
 		}
 	default:
 		err = fmt.Errorf("cannot copy a file of type %s", c.Mode.Type())
@@ -176,14 +176,14 @@ func newTemp(pfd int, c *Change) (string, error) {
 }
 
 // writeTemp copies a regular upper file to a new temporary file, synced.
-func writeTemp(pfd int, c *Change, st *unix.Stat_t) (string, error) {
+func (p *plan) writeTemp(pfd int, c *Change, st *unix.Stat_t) (string, error) {
 	src, err := os.OpenFile(c.upper, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return "", err
 	}
 	defer src.Close()
 	var fd int
-	tmp, err := tempName(func(name string) (err error) {
+	tmp, err := p.tempName(filepath.Dir(c.Path), func(name string) (err error) {
 		fd, err = unix.Openat(pfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		return err
 	})
@@ -194,7 +194,7 @@ func writeTemp(pfd int, c *Change, st *unix.Stat_t) (string, error) {
 	_, err = io.Copy(dst, src)
 	if err == nil {
 		chownOurs(fd, "", st, unix.AT_EMPTY_PATH)
-		err = unix.Fchmod(fd, safeMode(fd, c.Mode, st)) // after chown, which clears setuid
+		err = unix.Fchmod(fd, p.safeMode(fd, c.Mode, st)) // after chown, which clears setuid
 	}
 	if err == nil {
 		err = unix.UtimesNanoAt(pfd, tmp, []unix.Timespec{st.Atim, st.Mtim}, unix.AT_SYMLINK_NOFOLLOW)
@@ -221,12 +221,23 @@ func chownOurs(fd int, name string, st *unix.Stat_t, flags int) {
 	}
 }
 
-// safeMode is the mode for the new file fd: the upper's, less setuid unless
-// the upper file is ours, and less setgid unless it also kept the upper's
-// group. A commit run as root must not turn sandbox content into a setuid-
-// root program.
-func safeMode(fd int, m fs.FileMode, upper *unix.Stat_t) uint32 {
+// fileMode is the mode a new non-directory gets: the upper's, less setuid
+// and setgid unless the commit keeps them (issue 22: a file chmod 4777 inside
+// would land as a world-writable setuid program of the user's).
+func (p *plan) fileMode(m fs.FileMode) uint32 {
 	mode := unixMode(m)
+	if !p.keepSetid {
+		mode &^= unix.S_ISUID | unix.S_ISGID
+	}
+	return mode
+}
+
+// safeMode is fileMode for the new file fd, and even when setuid and setgid
+// are kept, less setuid unless the upper file is ours, and less setgid
+// unless it also kept the upper's group. A commit run as root must not turn
+// sandbox content into a setuid-root program.
+func (p *plan) safeMode(fd int, m fs.FileMode, upper *unix.Stat_t) uint32 {
+	mode := p.fileMode(m)
 	var st unix.Stat_t
 	if unix.Fstat(fd, &st) != nil || st.Uid != upper.Uid {
 		return mode &^ (unix.S_ISUID | unix.S_ISGID)
@@ -270,12 +281,17 @@ func (p *plan) setDirAttrs(c *Change) error {
 }
 
 // tempName calls create with fresh random names until one is free: names
-// are in the target's directory, so a rename into place stays atomic.
-func tempName(create func(name string) error) (string, error) {
+// are in the target's directory dir, so a rename into place stays atomic.
+// Each name is noted in the journal before it is made, so that a commit
+// killed halfway leaves nothing the next one does not remove (cleanTemps).
+func (p *plan) tempName(dir string, create func(name string) error) (string, error) {
 	for range 8 {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
-		name := ".sandbox-" + hex.EncodeToString(b[:])
+		name := tempPrefix + hex.EncodeToString(b[:])
+		if err := p.temps.note(dir, name); err != nil {
+			return "", err
+		}
 		err := create(name)
 		if err == nil {
 			return name, nil

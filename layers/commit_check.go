@@ -17,13 +17,15 @@ type plan struct {
 	changes   []Change
 	since     time.Time
 	force     bool
+	keepSetid bool                       // CommitOptions.KeepSetuid
+	temps     *journal                   // where temporary names are noted; nil for none
 	roots     map[*Layer]int             // O_PATH fds of the layers' host paths
 	creates   map[*Layer]map[string]bool // dirs (Rel) this commit creates
 	conflicts []string
 }
 
-func newPlan(sel []Change, since time.Time, force bool) *plan {
-	p := &plan{changes: sel, since: since, force: force, roots: map[*Layer]int{}, creates: map[*Layer]map[string]bool{}}
+func newPlan(sel []Change, since time.Time, opt CommitOptions) *plan {
+	p := &plan{changes: sel, since: since, force: opt.Force, keepSetid: opt.KeepSetuid, roots: map[*Layer]int{}, creates: map[*Layer]map[string]bool{}}
 	for _, c := range sel {
 		if c.createsDir() {
 			if p.creates[c.Layer] == nil {

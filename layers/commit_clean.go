@@ -51,8 +51,8 @@ func cleanUppers(sel, all []Change) error {
 				continue
 			}
 			cleared[up] = true
-			if isOpaque(up) && !pendingUnder(c.Layer, a) {
-				if err := clearOpaque(up); err != nil {
+			if isOpaque(up, c.Layer.Engine) && !pendingUnder(c.Layer, a) {
+				if err := clearOpaque(up, c.Layer.Engine); err != nil {
 					return err
 				}
 			}
@@ -72,7 +72,7 @@ func cleanUppers(sel, all []Change) error {
 		// Prune directories left empty that were only there as parents.
 		for a := filepath.Dir(c.Rel); a != "."; a = filepath.Dir(a) {
 			up := filepath.Join(c.Layer.Upper, a)
-			if pending[c.Layer.HostPath+"\x00"+a] || isOpaque(up) || removeInUpper(up) != nil {
+			if pending[c.Layer.HostPath+"\x00"+a] || isOpaque(up, c.Layer.Engine) || removeInUpper(up) != nil {
 				break
 			}
 		}
@@ -83,7 +83,7 @@ func cleanUppers(sel, all []Change) error {
 // hiddenBelowOpaque reports an entry under a still-opaque upper directory.
 func hiddenBelowOpaque(c *Change) bool {
 	for a := filepath.Dir(c.Rel); a != "."; a = filepath.Dir(a) {
-		if isOpaque(filepath.Join(c.Layer.Upper, a)) {
+		if isOpaque(filepath.Join(c.Layer.Upper, a), c.Layer.Engine) {
 			return true
 		}
 	}
@@ -94,7 +94,7 @@ func hiddenBelowOpaque(c *Change) bool {
 // whiteout, or a directory once empty and no longer opaque.
 func removeUpper(c *Change) error {
 	if c.Kind != 'D' && c.Mode.IsDir() {
-		if isOpaque(c.upper) {
+		if isOpaque(c.upper, c.Layer.Engine) {
 			return nil
 		}
 		err := removeInUpper(c.upper)
@@ -109,9 +109,11 @@ func removeUpper(c *Change) error {
 	return nil
 }
 
-// clearOpaque removes every opaque marker of an upper directory.
-func clearOpaque(dir string) error {
-	for _, x := range opaqueXattrs {
+// clearOpaque removes the engine's opaque markers of an upper directory.
+// Another engine's are left: to this layer they are the command's data.
+func clearOpaque(dir string, e Engine) error {
+	m := e.markers()
+	for _, x := range m.opaqueXa {
 		// Only remove what is there: touching trusted.* at all needs
 		// CAP_SYS_ADMIN, even to learn it is absent.
 		if _, err := unix.Lgetxattr(dir, x, nil); err != nil {
@@ -122,8 +124,13 @@ func clearOpaque(dir string) error {
 			return fmt.Errorf("unmark opaque upper directory %q: %w", dir, &os.SyscallError{Syscall: "lremovexattr", Err: err})
 		}
 	}
-	if err := removeInUpper(filepath.Join(dir, opaqueMarker)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("unmark opaque upper directory %q: %w", dir, err)
+	if !m.whFiles {
+		return nil
+	}
+	for _, n := range [...]string{opaqueMarker, opaqueWhDev} {
+		if err := removeInUpper(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("unmark opaque upper directory %s: %w", quoteShort(dir), err)
+		}
 	}
 	return nil
 }
@@ -162,7 +169,7 @@ func (sb *Sandbox) uppersBare() bool {
 	for _, l := range layers {
 		bare := true
 		err := filepath.WalkDir(l.Upper, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || !d.IsDir() || isOpaque(p) {
+			if err != nil || !d.IsDir() || isOpaque(p, l.Engine) {
 				bare = false
 				return filepath.SkipAll
 			}

@@ -3,6 +3,7 @@ package layers
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -31,7 +32,7 @@ func (f *fixture) commit(opt CommitOptions) ([]Change, string, error) {
 }
 
 func TestCommitEachKind(t *testing.T) {
-	f := newFixture(t)
+	f := newFuseFixture(t)
 	write(t, f.h("mod.txt"), "old", 0o644)
 	write(t, f.h("del.txt"), "d", 0o644)
 	write(t, f.h("deldir/sub/b"), "b", 0o644)
@@ -57,7 +58,7 @@ func TestCommitEachKind(t *testing.T) {
 	chtimes(t, f.u("rodir"), old)
 	write(t, f.u("tcdir"), "file now", 0o644)
 	write(t, f.u("tcfile/g"), "g", 0o644)
-	setOpaqueXattr(t, f.u("tcfile"))
+	f.opaque("tcfile")
 	symlink(t, f.out+"/escape", f.u("link-out"))
 	if err := os.Symlink("/nowhere", f.u("link-out-time")); err != nil {
 		t.Fatal(err)
@@ -162,7 +163,7 @@ func TestCommitPathsFilter(t *testing.T) {
 }
 
 func TestCommitDryRun(t *testing.T) {
-	f := newFixture(t)
+	f := newFuseFixture(t)
 	write(t, f.h("mod"), "old", 0o644)
 	write(t, f.h("del"), "d", 0o644)
 	f.begin()
@@ -183,7 +184,7 @@ func TestCommitDryRun(t *testing.T) {
 }
 
 func TestCommitConflict(t *testing.T) {
-	f := newFixture(t)
+	f := newFuseFixture(t)
 	write(t, f.h("shared"), "base", 0o644)
 	write(t, f.h("dir/inner"), "base", 0o644)
 	write(t, f.h("quiet"), "base", 0o644)
@@ -237,7 +238,7 @@ func TestCommitConflictFromEarlierRun(t *testing.T) {
 }
 
 func TestCommitNoConflictWhenHostUnchanged(t *testing.T) {
-	f := newFixture(t)
+	f := newFuseFixture(t)
 	write(t, f.h("f"), "base", 0o644)
 	write(t, f.h("d/x"), "x", 0o644)
 	f.begin()
@@ -278,7 +279,7 @@ func TestCommitReplacesSymlinkByOpaqueDir(t *testing.T) {
 	symlink(t, f.out, f.h("p"))
 	f.begin()
 	write(t, f.u("p/x"), "sandbox", 0o644)
-	setOpaqueXattr(t, f.u("p"))
+	f.opaque("p")
 	if _, _, err := f.commit(CommitOptions{Paths: []string{f.h("p/x")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -343,16 +344,37 @@ func TestCommitNeedsLock(t *testing.T) {
 	}
 }
 
-func TestCommitSetuidOnlyWhenOurs(t *testing.T) {
-	f := newFixture(t)
-	f.begin()
-	write(t, f.u("tool"), "#!/bin/sh", 0o755|fs.ModeSetuid)
-	if _, _, err := f.commit(CommitOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	// Ours in the upper, so ours on the host: setuid to ourselves is kept.
-	if info, err := os.Lstat(f.h("tool")); err != nil || info.Mode() != 0o755|fs.ModeSetuid {
-		t.Fatalf("mode = %v, %v", info.Mode(), err)
+// Setuid and setgid are dropped by default (issue 22: chmod 4777 inside
+// landed as a world-writable setuid program), and the line says so; with
+// KeepSetuid, setuid to ourselves is kept, as the upper file is ours.
+func TestCommitSetuid(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		f := newFixture(t)
+		f.begin()
+		write(t, f.u("tool"), "#!/bin/sh", 0o777|fs.ModeSetuid)
+		write(t, f.u("gtool"), "#!/bin/sh", 0o755|fs.ModeSetgid)
+		mkdir(t, f.u("shared"), 0o775|fs.ModeSetgid)
+		var out strings.Builder
+		if _, err := f.sb.Commit(CommitOptions{KeepSetuid: keep, Out: &out}); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]fs.FileMode{"tool": 0o777, "gtool": 0o755, "shared": fs.ModeDir | 0o775 | fs.ModeSetgid}
+		if keep {
+			want["tool"] |= fs.ModeSetuid
+			want["gtool"] |= fs.ModeSetgid
+		}
+		for name, mode := range want {
+			if info, err := os.Lstat(f.h(name)); err != nil || info.Mode() != mode {
+				t.Errorf("keep=%v: %s mode = %v, %v; want %v", keep, name, info.Mode(), err, mode)
+			}
+		}
+		line := fmt.Sprintf("A %s  [setuid -rwsrwxrwx]", f.h("tool"))
+		if !keep {
+			line += " dropped (--keep-setuid keeps it)"
+		}
+		if !strings.Contains(out.String(), line+"\n") {
+			t.Errorf("keep=%v: output lacks %q:\n%q", keep, line, out.String())
+		}
 	}
 }
 
@@ -378,7 +400,7 @@ func TestCommitRefusesMountPoints(t *testing.T) {
 		}
 		return
 	}
-	f := newFixture(t)
+	f := newFuseFixture(t)
 	write(t, f.h("d/m/keep"), "k", 0o644)
 	mkdir(t, f.h("top"), 0o755)
 	if err := unix.Mount("tmpfs", f.h("d/m"), "tmpfs", 0, ""); err != nil {

@@ -8,9 +8,10 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"sandbox/quote"
 )
 
 // Change is one difference between a layer's upper and the host.
@@ -29,19 +30,62 @@ type Change struct {
 	host  fs.FileMode // the host entry's mode for M and D, as Diff saw it
 }
 
-// Whiteout and opaque markers (package doc).
-const (
-	whPrefix     = ".wh."
-	opaqueMarker = ".wh..wh..opq"
-)
+// Setid reports a new file (not a directory) with setuid or setgid: a commit
+// drops those bits unless asked to keep them, and listings mark it.
+func (c *Change) Setid() bool {
+	return c.Kind != 'D' && !c.Mode.IsDir() && c.Mode&(fs.ModeSetuid|fs.ModeSetgid) != 0
+}
 
-// opaqueXattrs: kernel overlay with userxattr, without it, and fuse-overlayfs
-// when trusted.* is refused (it then also writes the opaqueMarker file).
-var opaqueXattrs = [...]string{"user.overlay.opaque", "trusted.overlay.opaque", "user.fuseoverlayfs.opaque"}
+// Line is how listings print a change: its kind and quoted path, and a mark
+// for a setuid or setgid file with its mode.
+func (c *Change) Line() string {
+	s := fmt.Sprintf("%c %s", c.Kind, quote.Name(c.Path))
+	if c.Setid() {
+		var what []string
+		if c.Mode&fs.ModeSetuid != 0 {
+			what = append(what, "setuid")
+		}
+		if c.Mode&fs.ModeSetgid != 0 {
+			what = append(what, "setgid")
+		}
+		s += fmt.Sprintf("  [%s %s]", strings.Join(what, "+"), lsMode(c.Mode))
+	}
+	return s
+}
+
+// lsMode spells a file's mode as ls -l does: -rwsrwxrwx.
+func lsMode(m fs.FileMode) string {
+	b := []byte("-rwxrwxrwx")
+	for i := range 9 {
+		if m&(1<<(8-i)) == 0 {
+			b[i+1] = '-'
+		}
+	}
+	set := func(i int, bit fs.FileMode, on, off byte) {
+		if m&bit != 0 {
+			if b[i] == '-' {
+				b[i] = off
+			} else {
+				b[i] = on
+			}
+		}
+	}
+	set(3, fs.ModeSetuid, 's', 'S')
+	set(6, fs.ModeSetgid, 's', 'S')
+	set(9, fs.ModeSticky, 't', 'T')
+	return string(b)
+}
+
+// quoteShort quotes a path for an error message, shortened: paths in the
+// store and uppers are chosen by the command and may be deeper than PATH_MAX.
+func quoteShort(s string) string { return quote.Short(s, 240) }
 
 // Diff compares each layer's upper with the host and returns the changes
 // sorted by Path. A deleted directory is one D, not one per entry below it.
-// It reads the host without following symlinks below each layer's host path.
+// It walks both trees with directory descriptors, never following a symlink
+// below a layer's host path, so depth is not bounded by PATH_MAX. Only the
+// whiteout and opaque markers of the engine that last mounted the layer count
+// (Engine).
 func (sb *Sandbox) Diff() ([]Change, error) {
 	changes, _, err := sb.diff()
 	return changes, err
@@ -55,9 +99,9 @@ func (sb *Sandbox) diff() (changes, stale []Change, err error) {
 		return nil, nil, err
 	}
 	for i := range layers {
-		d := differ{l: &layers[i]}
-		if err := d.dir(".", true, false); err != nil {
-			return nil, nil, fmt.Errorf("diff %s: %w", layers[i].HostPath, err)
+		d := differ{l: &layers[i], m: layers[i].Engine.markers()}
+		if err := d.walk(); err != nil {
+			return nil, nil, fmt.Errorf("diff %s: %w", quoteShort(layers[i].HostPath), err)
 		}
 		changes = append(changes, d.out...)
 		stale = append(stale, d.stale...)
@@ -84,161 +128,262 @@ func Stat(changes []Change) (added, modified, deleted int, bytes int64) {
 
 type differ struct {
 	l     *Layer
+	m     markers
 	out   []Change
 	stale []Change // whiteouts of paths the host lacks
 }
 
-func (d *differ) add(kind byte, rel, upper string, mode, host fs.FileMode, size int64, opaque bool) {
-	d.out = append(d.out, Change{
-		Kind: kind, Path: filepath.Join(d.l.HostPath, rel), Size: size, Mode: mode,
-		Layer: d.l, Rel: rel, Opaque: opaque, upper: upper, host: host,
-	})
+// walk diffs the layer from its roots, opened without following symlinks
+// (the host path's own components included, as commits open it).
+func (d *differ) walk() error {
+	ufd, err := unix.Open(d.l.Upper, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open upper directory: %w", &os.SyscallError{Syscall: "open", Err: err})
+	}
+	defer unix.Close(ufd)
+	hfd, err := openat2(unix.AT_FDCWD, d.l.HostPath, unix.O_RDONLY|unix.O_DIRECTORY, unix.RESOLVE_NO_SYMLINKS)
+	if err != nil {
+		return resolveError(unix.AT_FDCWD, d.l.HostPath, "/", d.l.HostPath, err)
+	}
+	defer unix.Close(hfd)
+	return d.dir(".", ufd, hfd, false)
 }
 
-// dir walks upper directory rel. hostDir says the host has a real directory
-// at rel (so its entries are the overlay's lower ones); opaque that the upper
-// hides them.
-func (d *differ) dir(rel string, hostDir, opaque bool) error {
-	upperDir := filepath.Join(d.l.Upper, rel)
-	ents, err := os.ReadDir(upperDir)
+// path joins rel to the layer's host path, checking that it stays below it
+// after cleaning: a name from the upper must never reach outside its tree.
+func (d *differ) path(rel string) (string, error) {
+	if rel == "." || !filepath.IsLocal(rel) || filepath.Clean(rel) != rel {
+		return "", fmt.Errorf("refusing %s: it is not a path below the layer", quoteShort(rel))
+	}
+	p := filepath.Join(d.l.HostPath, rel)
+	if d.l.HostPath != "/" && !strings.HasPrefix(p, d.l.HostPath+"/") {
+		return "", fmt.Errorf("refusing %s: it is not a path below the layer", quoteShort(rel))
+	}
+	return p, nil
+}
+
+func (d *differ) add(kind byte, rel, upper string, mode, host fs.FileMode, size int64, opaque bool) error {
+	p, err := d.path(rel)
 	if err != nil {
-		return fmt.Errorf("read upper directory: %w", err)
+		return err
+	}
+	d.out = append(d.out, Change{
+		Kind: kind, Path: p, Size: size, Mode: mode,
+		Layer: d.l, Rel: rel, Opaque: opaque, upper: upper, host: host,
+	})
+	return nil
+}
+
+// dir walks the upper directory rel, open at ufd. hfd is the host's
+// directory rel when it is a real one (its entries are the overlay's lower
+// ones), else -1; opaque says the upper hides them.
+func (d *differ) dir(rel string, ufd, hfd int, opaque bool) error {
+	names, err := fdNames(ufd)
+	if err != nil {
+		return fmt.Errorf("read upper directory %s: %w", quoteShort(rel), err)
 	}
 	seen := map[string]bool{}
-	for _, e := range ents {
-		name := e.Name()
-		if name == opaqueMarker {
-			continue
+	for _, name := range names {
+		var st unix.Stat_t
+		if err := unix.Fstatat(ufd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue // removed meanwhile (a diff of a running sandbox)
+			}
+			return fmt.Errorf("read upper %s: %w", quoteShort(filepath.Join(rel, name)), &os.SyscallError{Syscall: "fstatat", Err: err})
 		}
-		up := filepath.Join(upperDir, name)
-		if target, ok := strings.CutPrefix(name, whPrefix); ok && target != "" {
+		target, marker, err := d.m.whiteoutTarget(name, &st)
+		switch {
+		case err != nil:
+			return fmt.Errorf("in upper directory %s: %w", quoteShort(rel), err)
+		case marker:
+			continue
+		case target != "":
 			seen[target] = true
-			if err := d.whiteout(filepath.Join(rel, target), up, hostDir); err != nil {
+			if err := d.whiteout(rel, target, filepath.Join(d.l.Upper, rel, name), hfd); err != nil {
 				return err
 			}
 			continue
 		}
 		seen[name] = true
-		if err := d.entry(filepath.Join(rel, name), up, hostDir); err != nil {
+		if err := d.entry(rel, name, &st, ufd, hfd); err != nil {
 			return err
 		}
 	}
-	if !opaque || !hostDir {
+	if !opaque || hfd < 0 {
 		return nil
 	}
-	hents, err := os.ReadDir(filepath.Join(d.l.HostPath, rel))
+	hnames, err := fdNames(hfd)
 	if err != nil {
-		return fmt.Errorf("read host directory: %w", err)
+		return fmt.Errorf("read host directory %s: %w", quoteShort(rel), err)
 	}
-	for _, e := range hents {
-		if !seen[e.Name()] {
-			info, err := e.Info()
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("read host directory: %w", err)
-			}
-			if err == nil {
-				crel := filepath.Join(rel, e.Name())
-				d.add('D', crel, "", info.Mode(), info.Mode(), 0, false)
+	for _, n := range hnames {
+		if seen[n] {
+			continue
+		}
+		host, err := statAt(hfd, n)
+		if err != nil {
+			return fmt.Errorf("read host %s: %w", quoteShort(filepath.Join(rel, n)), err)
+		}
+		if host != nil {
+			m := modeOf(host)
+			if err := d.add('D', filepath.Join(rel, n), "", m, m, 0, false); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
-// entry classifies one upper entry that is not a ".wh." file.
-func (d *differ) entry(rel, up string, hostDir bool) error {
-	info, err := os.Lstat(up)
-	if err != nil {
-		return fmt.Errorf("read upper: %w", err)
-	}
-	host, err := d.hostStat(rel, hostDir)
-	if err != nil {
-		return err
-	}
-	mode := info.Mode()
-	switch {
-	case isWhiteout(info):
-		return d.whiteout(rel, up, hostDir)
-	case mode.Type() == fs.ModeSocket:
-		return nil
-	case mode.IsDir():
-		opq := isOpaque(up)
-		switch {
-		case host == nil:
-			d.add('A', rel, up, mode, 0, 0, opq)
-			return d.dir(rel, false, false)
-		case host.IsDir():
-			if permBits(mode) != permBits(host.Mode()) {
-				d.add('M', rel, up, mode, host.Mode(), 0, opq)
-			}
-			return d.dir(rel, true, opq)
-		default: // replaces a host non-directory
-			d.add('M', rel, up, mode, host.Mode(), 0, opq)
-			return d.dir(rel, false, false)
+// entry classifies one upper entry that is not a whiteout or marker.
+func (d *differ) entry(rel, name string, st *unix.Stat_t, ufd, hfd int) error {
+	crel := filepath.Join(rel, name)
+	up := filepath.Join(d.l.Upper, crel)
+	var host *unix.Stat_t
+	if hfd >= 0 {
+		var err error
+		if host, err = statAt(hfd, name); err != nil {
+			return fmt.Errorf("read host %s: %w", quoteShort(crel), err)
 		}
+	}
+	mode := modeOf(st)
+	switch mode.Type() {
+	case fs.ModeSocket:
+		return nil // a runtime leftover
+	case fs.ModeDir:
+		return d.subdir(crel, name, up, mode, host, ufd, hfd)
 	}
 	size := int64(0)
 	if mode.IsRegular() {
-		size = info.Size()
+		size = st.Size
 	}
 	if host == nil {
-		d.add('A', rel, up, mode, 0, size, false)
-	} else {
-		d.add('M', rel, up, mode, host.Mode(), size, false)
+		return d.add('A', crel, up, mode, 0, size, false)
 	}
-	return nil
+	return d.add('M', crel, up, mode, modeOf(host), size, false)
 }
 
-// whiteout records the deletion of rel, if the host still has it.
-func (d *differ) whiteout(rel, up string, hostDir bool) error {
-	host, err := d.hostStat(rel, hostDir)
+// subdir classifies an upper directory and walks it.
+func (d *differ) subdir(crel, name, up string, mode fs.FileMode, host *unix.Stat_t, ufd, hfd int) error {
+	cfd, err := unix.Openat(ufd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return err
+		return fmt.Errorf("open upper directory %s: %w", quoteShort(crel), &os.SyscallError{Syscall: "openat", Err: err})
 	}
-	if host == nil {
-		d.stale = append(d.stale, Change{Kind: 'D', Path: filepath.Join(d.l.HostPath, rel), Layer: d.l, Rel: rel, upper: up})
-		return nil
+	defer unix.Close(cfd)
+	opq := d.m.fdOpaque(cfd)
+	switch {
+	case host == nil:
+		if err := d.add('A', crel, up, mode, 0, 0, opq); err != nil {
+			return err
+		}
+		return d.dir(crel, cfd, -1, false)
+	case host.Mode&unix.S_IFMT == unix.S_IFDIR:
+		hm := modeOf(host)
+		if permBits(mode) != permBits(hm) {
+			if err := d.add('M', crel, up, mode, hm, 0, opq); err != nil {
+				return err
+			}
+		}
+		hcfd, err := unix.Openat(hfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("open host directory %s: %w", quoteShort(crel), &os.SyscallError{Syscall: "openat", Err: err})
+		}
+		defer unix.Close(hcfd)
+		return d.dir(crel, cfd, hcfd, opq)
+	default: // replaces a host non-directory
+		if err := d.add('M', crel, up, mode, modeOf(host), 0, opq); err != nil {
+			return err
+		}
+		return d.dir(crel, cfd, -1, false)
 	}
-	d.add('D', rel, up, host.Mode(), host.Mode(), 0, false)
-	return nil
 }
 
-// hostStat lstats the host's rel, or returns nil when it does not exist.
-// Only called below directories already seen to be real (hostDir), so no
-// symlink is followed below the layer's host path.
-func (d *differ) hostStat(rel string, hostDir bool) (fs.FileInfo, error) {
-	if !hostDir {
-		return nil, nil
-	}
-	info, err := os.Lstat(filepath.Join(d.l.HostPath, rel))
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read host: %w", err)
-	}
-	return info, nil
-}
-
-// isWhiteout reports a character device 0:0, the kernel's whiteout.
-func isWhiteout(info fs.FileInfo) bool {
-	if info.Mode().Type() != fs.ModeDevice|fs.ModeCharDevice {
-		return false
-	}
-	st, ok := info.Sys().(*syscall.Stat_t)
-	return ok && st.Rdev == 0
-}
-
-// isOpaque reports an upper directory that hides the lower one.
-func isOpaque(dir string) bool {
-	buf := make([]byte, 8)
-	for _, x := range opaqueXattrs {
-		if n, err := unix.Lgetxattr(dir, x, buf); err == nil && n > 0 && buf[0] == 'y' {
-			return true
+// whiteout records the deletion of target in rel, if the host still has it.
+func (d *differ) whiteout(rel, target, up string, hfd int) error {
+	crel := filepath.Join(rel, target)
+	var host *unix.Stat_t
+	if hfd >= 0 {
+		var err error
+		if host, err = statAt(hfd, target); err != nil {
+			return fmt.Errorf("read host %s: %w", quoteShort(crel), err)
 		}
 	}
-	_, err := os.Lstat(filepath.Join(dir, opaqueMarker))
-	return err == nil
+	if host == nil {
+		p, err := d.path(crel)
+		if err != nil {
+			return err
+		}
+		d.stale = append(d.stale, Change{Kind: 'D', Path: p, Layer: d.l, Rel: crel, upper: up})
+		return nil
+	}
+	m := modeOf(host)
+	return d.add('D', crel, up, m, m, 0, false)
+}
+
+// statAt lstats name in the directory dirfd, or returns nil when it does not
+// exist.
+func statAt(dirfd int, name string) (*unix.Stat_t, error) {
+	var st unix.Stat_t
+	err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &os.SyscallError{Syscall: "fstatat", Err: err}
+	}
+	return &st, nil
+}
+
+// fdNames lists the directory open at fd, leaving fd open and unmoved for
+// its other users (a dup shares the offset, so it is rewound).
+func fdNames(fd int) ([]string, error) {
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return nil, &os.SyscallError{Syscall: "dup", Err: err}
+	}
+	unix.CloseOnExec(dup)
+	f := os.NewFile(uintptr(dup), "")
+	defer f.Close()
+	if _, err := unix.Seek(dup, 0, 0); err != nil {
+		return nil, &os.SyscallError{Syscall: "lseek", Err: err}
+	}
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // its Path is empty: keep only the reason
+		}
+		return nil, err
+	}
+	return names, nil
+}
+
+// modeOf converts a stat's mode to an fs.FileMode, as os.Lstat would.
+func modeOf(st *unix.Stat_t) fs.FileMode {
+	m := fs.FileMode(st.Mode & 0o777)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		m |= fs.ModeDir
+	case unix.S_IFLNK:
+		m |= fs.ModeSymlink
+	case unix.S_IFIFO:
+		m |= fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		m |= fs.ModeSocket
+	case unix.S_IFCHR:
+		m |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		m |= fs.ModeDevice
+	}
+	if st.Mode&unix.S_ISUID != 0 {
+		m |= fs.ModeSetuid
+	}
+	if st.Mode&unix.S_ISGID != 0 {
+		m |= fs.ModeSetgid
+	}
+	if st.Mode&unix.S_ISVTX != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
 }
 
 // permBits are the mode bits a commit sets: permissions, setuid, setgid, sticky.

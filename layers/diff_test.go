@@ -18,7 +18,7 @@ func expect(lines ...string) string {
 }
 
 func TestDiff(t *testing.T) {
-	f := newFixture(t)
+	f := newFuseFixture(t)
 	write(t, f.h("keep.txt"), "k", 0o644)
 	write(t, f.h("mod.txt"), "old", 0o644)
 	write(t, f.h("del.txt"), "d", 0o644)
@@ -40,7 +40,7 @@ func TestDiff(t *testing.T) {
 	write(t, f.u(".wh.never-existed"), "", 0o600)
 	write(t, f.u("opq/new"), "n", 0o644)
 	write(t, f.u("opq/old2"), "2!", 0o644)
-	setOpaqueXattr(t, f.u("opq"))
+	f.opaque("opq")
 	write(t, f.u("opq2/.wh..wh..opq"), "", 0o600)
 	write(t, f.u("opq2/y"), "y", 0o644)
 	mkdir(t, f.u("chmod"), 0o700)
@@ -48,7 +48,7 @@ func TestDiff(t *testing.T) {
 	write(t, f.u("sp ace\nnl"), "s", 0o644)
 	write(t, f.u("tcdir"), "now a file", 0o644)
 	write(t, f.u("tcfile/g"), "g", 0o644)
-	setOpaqueXattr(t, f.u("tcfile"))
+	f.opaque("tcfile")
 	symlink(t, "/etc", f.u("newlink"))
 	if l, err := net.Listen("unix", f.u("sock")); err == nil {
 		defer l.Close()
@@ -141,7 +141,7 @@ func TestWhiteoutFromUserNS(t *testing.T) {
 // fuse-overlayfs marks opaque directories with its own xattr when trusted.*
 // is refused (besides the marker file, which it may fail to create).
 func TestDiffFuseOverlayfsOpaqueXattr(t *testing.T) {
-	f := newFixture(t)
+	f := newFuseFixture(t)
 	write(t, f.h("d/old"), "o", 0o644)
 	write(t, f.u("d/new"), "n", 0o644)
 	if err := unix.Setxattr(f.u("d"), "user.fuseoverlayfs.opaque", []byte("y"), 0); err != nil {

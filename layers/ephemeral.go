@@ -45,6 +45,7 @@ type slot struct {
 func newSlot(parent string, n int) *Sandbox {
 	return &Sandbox{
 		Dir:  filepath.Join(parent, slotPrefix+strconv.Itoa(n)),
+		root: filepath.Dir(parent),
 		slot: &slot{index: n, used: map[string]pristine{}},
 	}
 }
@@ -58,9 +59,11 @@ func newSlot(parent string, n int) *Sandbox {
 // failure to remove one is not an error, the next start tries again.
 func (s Store) Ephemeral() (*Sandbox, error) {
 	parent := filepath.Join(s.Root, ephemeralDir)
-	names, err := readNames(parent)
+	names, err := readNames(s.Root, parent)
 	if errors.Is(err, fs.ErrNotExist) {
-		names, err = nil, os.MkdirAll(parent, 0o700)
+		if err = os.MkdirAll(s.Root, 0o700); err == nil {
+			names, err = nil, mkdirBelow(s.Root, parent, 0o700)
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create ephemeral sandbox: %w", err)
@@ -91,8 +94,8 @@ func (s Store) Ephemeral() (*Sandbox, error) {
 	return sb, nil
 }
 
-func readNames(dir string) ([]string, error) {
-	d, err := os.Open(dir)
+func readNames(root, dir string) ([]string, error) {
+	d, err := openBelow(root, dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -141,11 +144,11 @@ func takeSlot(parent string, n int) (sb *Sandbox, destroyed bool, err error) {
 // under a temporary name and renamed into place, so that a slot-N has its
 // lock file from the start and no one else ever creates it.
 func createSlot(parent string, slots []int) (*Sandbox, error) {
-	tmp, err := os.MkdirTemp(parent, newPrefix)
-	if err != nil {
+	tmp := filepath.Join(parent, newPrefix+strconv.FormatUint(rand.Uint64(), 36))
+	if err := mkdirBelow(filepath.Dir(parent), tmp, 0o700); err != nil {
 		return nil, err
 	}
-	sb := &Sandbox{Dir: tmp}
+	sb := &Sandbox{Dir: tmp, root: filepath.Dir(parent)}
 	if err := sb.initSlot(); err != nil {
 		_ = sb.Destroy()
 		sb.Unlock()
@@ -157,6 +160,7 @@ func createSlot(parent string, slots []int) (*Sandbox, error) {
 			n++
 		}
 	}
+	var err error
 	for tries := 0; tries < len(slots)+64; tries, n = tries+1, n+1 {
 		dst := newSlot(parent, n)
 		err = renameNoReplace(tmp, dst.Dir)
@@ -175,7 +179,7 @@ func createSlot(parent string, slots []int) (*Sandbox, error) {
 
 // initSlot fills a new slot directory: its lock (taken), layers and meta.json.
 func (sb *Sandbox) initSlot() error {
-	f, err := os.OpenFile(filepath.Join(sb.Dir, lockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := sb.openFile(lockFile, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("create lock: %w", err)
 	}
@@ -254,30 +258,30 @@ func sweep(parent string, slots []int, others []string) {
 		case errors.Is(err, unix.ENOENT):
 			// Slots are born with a lock file: this one is being
 			// removed in place (or was, and that failed).
-			removeStale(sb.Dir, grace)
+			removeStale(sb.root, sb.Dir, grace)
 		}
 	}
 	for _, name := range others {
 		dir := filepath.Join(parent, name)
 		switch {
 		case strings.HasPrefix(name, newPrefix):
-			removeStale(dir, grace)
+			removeStale(filepath.Dir(parent), dir, grace)
 		case strings.HasPrefix(name, oldPrefix):
-			removeStale(dir, 0)
+			removeStale(filepath.Dir(parent), dir, 0)
 		case !strings.HasPrefix(name, "."):
-			removeLegacy(dir)
+			removeLegacy(filepath.Dir(parent), dir)
 		}
 	}
 }
 
 // removeStale removes dir unless its lock is held (its remover is at work)
 // or it changed within young. Two removers of one tree do no harm.
-func removeStale(dir string, young time.Duration) {
+func removeStale(root, dir string, young time.Duration) {
 	var st unix.Stat_t
 	if young > 0 && (unix.Lstat(dir, &st) != nil || time.Since(time.Unix(st.Mtim.Unix())) < young) {
 		return
 	}
-	if f, err := os.OpenFile(filepath.Join(dir, lockFile), os.O_RDWR, 0); err == nil {
+	if f, err := openBelow(root, filepath.Join(dir, lockFile), os.O_RDWR, 0); err == nil {
 		defer f.Close()
 		if flock(f, false) != nil {
 			return
@@ -291,12 +295,12 @@ func removeStale(dir string, young time.Duration) {
 // lock from just after creating it to its removal, so a free lock means a
 // dead owner, except in that first instant: without an owner file yet, a
 // young one is left alone.
-func removeLegacy(dir string) {
+func removeLegacy(root, dir string) {
 	info, err := os.Lstat(dir) // before Lock, which creates a file in it
 	if err != nil || !info.IsDir() {
 		return
 	}
-	sb := &Sandbox{Dir: dir}
+	sb := &Sandbox{Dir: dir, root: root}
 	if sb.Lock(false) != nil {
 		return
 	}

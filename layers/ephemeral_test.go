@@ -85,7 +85,7 @@ func lstat(t *testing.T, p string) unix.Stat_t {
 // entries lists the names in dir, sorted; for a missing dir, none.
 func entries(t *testing.T, dir string) []string {
 	t.Helper()
-	names, err := readNames(dir)
+	names, err := readNames(filepath.Dir(dir), dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		t.Fatal(err)
 	}

@@ -71,6 +71,15 @@ func mkWhiteoutInUserNS(path string) error {
 	return nil
 }
 
+// isWhiteout reports a character device 0:0, the whiteout of both engines.
+func isWhiteout(info fs.FileInfo) bool {
+	if info.Mode().Type() != fs.ModeDevice|fs.ModeCharDevice {
+		return false
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return ok && st.Rdev == 0
+}
+
 // fixture is a sandbox with one layer over a fresh host directory.
 type fixture struct {
 	t     *testing.T
@@ -154,9 +163,30 @@ func symlink(t *testing.T, target, p string) {
 	}
 }
 
-func setOpaqueXattr(t *testing.T, dir string) {
+// newFuseFixture is a fixture whose layer fuse-overlayfs last mounted: its
+// whiteouts may be ".wh." files.
+func newFuseFixture(t *testing.T) *fixture {
 	t.Helper()
-	if err := unix.Setxattr(dir, "user.overlay.opaque", []byte("y"), 0); err != nil {
+	f := newFixture(t)
+	if err := RecordEngine(f.upper, EngineFuse); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// opaque marks the upper directory rel opaque as the layer's engine does.
+func (f *fixture) opaque(rel string) {
+	f.t.Helper()
+	ls, err := f.sb.Layers()
+	if err != nil || len(ls) != 1 {
+		f.t.Fatalf("layers: %v %v", ls, err)
+	}
+	setXattr(f.t, f.u(rel), ls[0].Engine.markers().opaqueXa[0])
+}
+
+func setXattr(t *testing.T, path, name string) {
+	t.Helper()
+	if err := unix.Lsetxattr(path, name, []byte("y"), 0); err != nil {
 		skipOrFail(t, "user xattrs unsupported here: %v", err)
 	}
 }

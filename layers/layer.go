@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Layer is the overlay of one host directory.
@@ -15,6 +17,8 @@ type Layer struct {
 	HostPath string // the overlaid host directory (lowerdir)
 	Upper    string
 	Work     string
+	// Engine last mounted it: only its whiteout and opaque markers count.
+	Engine Engine
 }
 
 const pathFile = "path"
@@ -31,22 +35,33 @@ func (sb *Sandbox) Layer(hostPath string) (upper, work string, err error) {
 	}
 	dir := filepath.Join(sb.Dir, layersDir, encodeKey(hostPath))
 	l := Layer{HostPath: hostPath, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", "", fmt.Errorf("create layer for %q: %w", hostPath, err)
+	root := sb.storeRoot()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := mkdirBelow(root, d, 0o700); err != nil {
+			return "", "", fmt.Errorf("create layer for %s: %w", quoteShort(hostPath), err)
+		}
 	}
 	// The path file comes last: Layers skips a layer without one, so a
 	// crash here never leaves a listed layer without its upper.
-	if err := os.Mkdir(l.Upper, 0o700); err == nil {
-		if info, err := os.Stat(hostPath); err == nil && info.IsDir() {
-			_ = os.Chmod(l.Upper, permBits(info.Mode()))
+	_, err = os.Lstat(l.Upper)
+	fresh := errors.Is(err, fs.ErrNotExist)
+	for _, d := range []string{l.Upper, l.Work} {
+		if err := mkdirBelow(root, d, 0o700); err != nil {
+			return "", "", fmt.Errorf("create layer for %s: %w", quoteShort(hostPath), err)
 		}
-	} else if !errors.Is(err, fs.ErrExist) {
-		return "", "", fmt.Errorf("create layer for %q: %w", hostPath, err)
 	}
-	if err := os.Mkdir(l.Work, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", "", fmt.Errorf("create layer for %q: %w", hostPath, err)
+	if info, err := os.Stat(hostPath); err == nil && info.IsDir() && fresh {
+		if up, err := openBelow(root, l.Upper, unix.O_RDONLY|unix.O_DIRECTORY, 0); err == nil {
+			_ = unix.Fchmod(int(up.Fd()), unixMode(permBits(info.Mode())))
+			up.Close()
+		}
 	}
-	if err := checkPathFile(dir, hostPath); err != nil {
+	if err := sb.checkPathFile(dir, hostPath); err != nil {
+		return "", "", err
+	}
+	// The kernel overlay, unless fuse-overlayfs records itself when it
+	// mounts the layer instead (fuseoverlay.Mount).
+	if err := RecordEngine(l.Upper, EngineKernel); err != nil {
 		return "", "", err
 	}
 	return l.Upper, l.Work, nil
@@ -54,12 +69,19 @@ func (sb *Sandbox) Layer(hostPath string) (upper, work string, err error) {
 
 // checkPathFile writes the layer's path file, or checks the one there names
 // hostPath: a hashed key collision must not mix two directories' changes.
-func checkPathFile(dir, hostPath string) error {
+func (sb *Sandbox) checkPathFile(dir, hostPath string) error {
 	p := filepath.Join(dir, pathFile)
-	b, err := os.ReadFile(p)
+	b, err := readBelow(sb.storeRoot(), p)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.WriteFile(p, []byte(hostPath+"\n"), 0o600); err != nil {
-			return fmt.Errorf("create layer for %q: %w", hostPath, err)
+		f, err := openBelow(sb.storeRoot(), p, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL, 0o600)
+		if err == nil {
+			_, err = f.WriteString(hostPath + "\n")
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("create layer for %s: %w", quoteShort(hostPath), err)
 		}
 		return nil
 	}
@@ -76,17 +98,25 @@ func checkPathFile(dir, hostPath string) error {
 // path file (a crash in Layer) are skipped: they cannot hold changes yet.
 func (sb *Sandbox) Layers() ([]Layer, error) {
 	root := filepath.Join(sb.Dir, layersDir)
-	ents, err := os.ReadDir(root)
+	d, err := openBelow(sb.storeRoot(), root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list layers: %w", err)
 	}
+	ents, err := d.ReadDir(-1)
+	d.Close()
+	if err != nil {
+		return nil, fmt.Errorf("list layers: %w", err)
+	}
 	var out []Layer
 	for _, e := range ents {
 		dir := filepath.Join(root, e.Name())
-		b, err := os.ReadFile(filepath.Join(dir, pathFile))
+		if e.Type()&fs.ModeSymlink != 0 {
+			return nil, fmt.Errorf("list layers: %w", &SymlinkError{Path: dir})
+		}
+		b, err := readBelow(sb.storeRoot(), filepath.Join(dir, pathFile))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -97,7 +127,11 @@ func (sb *Sandbox) Layers() ([]Layer, error) {
 		if checkHostPath(p) != nil || encodeKey(p) != e.Name() {
 			return nil, fmt.Errorf("list layers: %s names %q, which does not match its key", filepath.Join(dir, pathFile), p)
 		}
-		out = append(out, Layer{HostPath: p, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work")})
+		e, err := readEngine(dir, p)
+		if err != nil {
+			return nil, fmt.Errorf("list layers: %w", err)
+		}
+		out = append(out, Layer{HostPath: p, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Engine: e})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].HostPath < out[j].HostPath })
 	return out, nil

@@ -38,7 +38,7 @@ func (sb *Sandbox) Lock(wait bool) error {
 		return sb.lockSlotPID()
 	}
 	path := filepath.Join(sb.Dir, lockFile)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := sb.openFile(lockFile, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("lock sandbox %s: %w", sb.label(), err)
 	}
@@ -84,7 +84,7 @@ func (sb *Sandbox) Unlock() {
 // (it left its PID there).
 func (sb *Sandbox) lockSlot() (dirty bool, err error) {
 	path := filepath.Join(sb.Dir, lockFile)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	f, err := sb.openFile(lockFile, os.O_RDWR, 0)
 	if err != nil {
 		return false, err
 	}

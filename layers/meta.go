@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -46,7 +48,7 @@ func (sb *Sandbox) Meta() (Meta, error) { return sb.readMeta() }
 
 func (sb *Sandbox) readMeta() (Meta, error) {
 	var m Meta
-	b, err := os.ReadFile(filepath.Join(sb.Dir, metaFile))
+	b, err := readBelow(sb.storeRoot(), filepath.Join(sb.Dir, metaFile))
 	if err != nil {
 		return m, fmt.Errorf("read metadata: %w", err)
 	}
@@ -66,11 +68,17 @@ func (sb *Sandbox) writeMeta(m Meta) error {
 	if err != nil {
 		return fmt.Errorf("encode metadata: %w", err)
 	}
-	f, err := os.CreateTemp(sb.Dir, ".meta-*")
+	dir, err := sb.openSelf()
 	if err != nil {
 		return fmt.Errorf("write metadata: %w", err)
 	}
-	defer os.Remove(f.Name()) // no-op after the rename
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	tmp, f, err := createTempAt(dfd, ".meta-")
+	if err != nil {
+		return fmt.Errorf("write metadata: %w", err)
+	}
+	defer unix.Unlinkat(dfd, tmp, 0) // no-op after the rename
 	_, err = f.Write(append(b, '\n'))
 	if err == nil {
 		err = f.Sync()
@@ -79,7 +87,7 @@ func (sb *Sandbox) writeMeta(m Meta) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(sb.Dir, metaFile))
+		err = unix.Renameat(dfd, tmp, dfd, metaFile)
 	}
 	if err != nil {
 		return fmt.Errorf("write metadata: %w", err)
@@ -90,8 +98,17 @@ func (sb *Sandbox) writeMeta(m Meta) error {
 // initMeta writes a first meta.json unless one exists. RENAME_NOREPLACE keeps
 // the first of two racing Opens, so Created is not moved forward.
 func (sb *Sandbox) initMeta() error {
-	path := filepath.Join(sb.Dir, metaFile)
-	if _, err := os.Lstat(path); err == nil {
+	dir, err := sb.openSelf()
+	if err != nil {
+		return fmt.Errorf("write metadata: %w", err)
+	}
+	defer dir.Close()
+	dfd := int(dir.Fd())
+	var st unix.Stat_t
+	if unix.Fstatat(dfd, metaFile, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+			return &SymlinkError{Path: filepath.Join(sb.Dir, metaFile)}
+		}
 		return nil
 	}
 	now, err := sb.stamp()
@@ -102,12 +119,19 @@ func (sb *Sandbox) initMeta() error {
 	if err != nil {
 		return fmt.Errorf("encode metadata: %w", err)
 	}
-	tmp := filepath.Join(sb.Dir, ".meta-new")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	tmp, f, err := createTempAt(dfd, ".meta-new-")
+	if err != nil {
 		return fmt.Errorf("write metadata: %w", err)
 	}
-	defer os.Remove(tmp)
-	err = unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_NOREPLACE)
+	defer unix.Unlinkat(dfd, tmp, 0)
+	_, err = f.Write(append(b, '\n'))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write metadata: %w", err)
+	}
+	err = unix.Renameat2(dfd, tmp, dfd, metaFile, unix.RENAME_NOREPLACE)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("write metadata: %w", &os.SyscallError{Syscall: "renameat2", Err: err})
 	}
@@ -118,11 +142,16 @@ func (sb *Sandbox) initMeta() error {
 // a file created for the purpose. Host ctimes come from that clock (coarse, so
 // it may lag time.Now by a tick); comparing against it needs no slack.
 func (sb *Sandbox) stamp() (time.Time, error) {
-	f, err := os.CreateTemp(sb.Dir, ".stamp-*")
+	dir, err := sb.openSelf()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("take timestamp: %w", err)
 	}
-	defer os.Remove(f.Name())
+	defer dir.Close()
+	tmp, f, err := createTempAt(int(dir.Fd()), ".stamp-")
+	if err != nil {
+		return time.Time{}, fmt.Errorf("take timestamp: %w", err)
+	}
+	defer unix.Unlinkat(int(dir.Fd()), tmp, 0)
 	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
@@ -166,4 +195,20 @@ func statBlocks(info fs.FileInfo) int64 {
 		return st.Blocks
 	}
 	return (info.Size() + 511) / 512
+}
+
+// createTempAt creates a new file named prefix and a random suffix in the
+// directory dfd, never through a symlink.
+func createTempAt(dfd int, prefix string) (string, *os.File, error) {
+	for range 8 {
+		name := prefix + strconv.FormatUint(rand.Uint64(), 36)
+		fd, err := unix.Openat(dfd, name, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err == nil {
+			return name, os.NewFile(uintptr(fd), name), nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return "", nil, &os.SyscallError{Syscall: "openat", Err: err}
+		}
+	}
+	return "", nil, &os.SyscallError{Syscall: "openat", Err: unix.EEXIST}
 }

@@ -3,10 +3,10 @@ package layers
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -41,17 +41,17 @@ func (sb *Sandbox) slotLayer(hostPath string) (upper, work string, err error) {
 	switch {
 	case made:
 		sb.slot.grew = true
-		err = makeLayer(dir, p, &st)
+		err = makeLayer(sb.storeRoot(), dir, p, &st)
 	case err != nil:
 		err = &os.PathError{Op: "lstat", Path: p.upper, Err: err}
+	case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+		err = &SymlinkError{Path: p.upper}
 	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 		err = fmt.Errorf("%s is not a directory", p.upper)
 	}
 	if err == nil && st.Mode&0o7777 != p.perm {
 		// New, or the host directory's mode changed since it was made.
-		if err = unix.Chmod(p.upper, p.perm); err != nil {
-			err = &os.PathError{Op: "chmod", Path: p.upper, Err: err}
-		}
+		err = chmodBelow(sb.storeRoot(), p.upper, p.perm)
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("create layer for %q: %w", hostPath, err)
@@ -59,7 +59,7 @@ func (sb *Sandbox) slotLayer(hostPath string) (upper, work string, err error) {
 	// The path file comes last, as in Layer; a spelled-out key names its
 	// host path itself, a hashed one is checked against the file.
 	if made || strings.HasPrefix(key, hashedKeyPrefix) {
-		if err := checkPathFile(dir, hostPath); err != nil {
+		if err := sb.checkPathFile(dir, hostPath); err != nil {
 			return "", "", err
 		}
 	}
@@ -70,12 +70,11 @@ func (sb *Sandbox) slotLayer(hostPath string) (upper, work string, err error) {
 
 // makeLayer makes a layer's directories in a slot, work before upper so that
 // an upper never lacks its work directory, and stats the upper.
-func makeLayer(dir string, p pristine, st *unix.Stat_t) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if err := os.Mkdir(p.work, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
+func makeLayer(root, dir string, p pristine, st *unix.Stat_t) error {
+	for _, d := range []string{filepath.Dir(dir), dir, p.work} {
+		if err := mkdirBelow(root, d, 0o700); err != nil {
+			return err
+		}
 	}
 	if err := os.Mkdir(p.upper, 0o700); err != nil {
 		return err
@@ -139,7 +138,7 @@ func (sb *Sandbox) putBack() error {
 		return nil
 	}
 	dir := filepath.Join(sb.Dir, layersDir)
-	d, err := os.Open(dir)
+	d, err := openBelow(sb.storeRoot(), dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return err
 	}
@@ -219,7 +218,7 @@ func (p pristine) restoreAttrs(fd int, st unix.Stat_t, touched bool) error {
 func openUpper(path string) (int, unix.Stat_t, error) {
 	var st unix.Stat_t
 	fd, err := openOwnDir(path)
-	if errors.Is(err, unix.EACCES) && unix.Chmod(path, 0o700) == nil {
+	if errors.Is(err, unix.EACCES) && chmodNoFollow(path, 0o700) == nil {
 		fd, err = openOwnDir(path)
 	}
 	if errors.Is(err, unix.ENOENT) {
@@ -305,4 +304,33 @@ func ownXattr(name string) bool {
 		}
 	}
 	return false
+}
+
+// chmodBelow changes the mode of a directory below root, following no
+// symlink.
+func chmodBelow(root, path string, mode uint32) error {
+	f, err := openBelow(root, path, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Fchmod(int(f.Fd()), mode); err != nil {
+		return &os.PathError{Op: "chmod", Path: path, Err: err}
+	}
+	return nil
+}
+
+// chmodNoFollow changes the mode of path unless it is a symlink (fchmodat
+// has no working AT_SYMLINK_NOFOLLOW: an O_PATH fd and /proc stand in).
+func chmodNoFollow(path string, mode uint32) error {
+	fd, err := unix.Open(path, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return unix.ELOOP
+	}
+	return unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), mode)
 }

@@ -19,6 +19,7 @@ type Sandbox struct {
 	Name string // "" for an ephemeral sandbox
 	Dir  string
 
+	root string   // the store's root: nothing below it is followed if a symlink
 	lock *os.File // non-nil while Lock is held
 	slot *slot    // non-nil for an ephemeral sandbox (a slot of the pool)
 }
@@ -74,7 +75,7 @@ func (s Store) Open(name string) (*Sandbox, error) {
 	if err := ValidName(name); err != nil {
 		return nil, err
 	}
-	sb := &Sandbox{Name: name, Dir: filepath.Join(s.Root, name)}
+	sb := &Sandbox{Name: name, Dir: filepath.Join(s.Root, name), root: s.Root}
 	if err := sb.create(); err != nil {
 		return nil, fmt.Errorf("open sandbox %s: %w", name, err)
 	}
@@ -84,8 +85,13 @@ func (s Store) Open(name string) (*Sandbox, error) {
 // create makes the sandbox's directories and, if missing, its meta.json.
 // Private modes: uppers hold copies of the user's files.
 func (sb *Sandbox) create() error {
-	if err := os.MkdirAll(filepath.Join(sb.Dir, layersDir), 0o700); err != nil {
+	if err := os.MkdirAll(sb.storeRoot(), 0o700); err != nil {
 		return fmt.Errorf("create directory: %w", err)
+	}
+	for _, d := range []string{sb.Dir, filepath.Join(sb.Dir, layersDir)} {
+		if err := mkdirBelow(sb.storeRoot(), d, 0o700); err != nil {
+			return fmt.Errorf("create directory: %w", err)
+		}
 	}
 	return sb.initMeta()
 }
@@ -105,7 +111,7 @@ func (s Store) List() ([]Info, error) {
 		if !e.IsDir() || ValidName(e.Name()) != nil {
 			continue
 		}
-		sb := &Sandbox{Name: e.Name(), Dir: filepath.Join(s.Root, e.Name())}
+		sb := &Sandbox{Name: e.Name(), Dir: filepath.Join(s.Root, e.Name()), root: s.Root}
 		in := Info{Name: sb.Name, Size: sb.diskUsage()}
 		if m, err := sb.readMeta(); err == nil {
 			in.Created, in.LastCommand, in.LastRun, in.LastStatus = m.Created, m.LastCommand, m.LastRun, m.LastStatus
@@ -141,8 +147,8 @@ func (s Store) Remove(names ...string) error {
 			errs = append(errs, err)
 			continue
 		}
-		sb := &Sandbox{Name: name, Dir: filepath.Join(s.Root, name)}
-		if _, err := os.Lstat(sb.Dir); err != nil {
+		sb := &Sandbox{Name: name, Dir: filepath.Join(s.Root, name), root: s.Root}
+		if err := checkEntry(sb.Dir); err != nil {
 			errs = append(errs, fmt.Errorf("remove sandbox %s: %w", name, err))
 			continue
 		}
