@@ -140,7 +140,7 @@ func selectChanges(all []Change, paths []string) ([]Change, error) {
 	roots := make([]string, len(paths))
 	for i, p := range paths {
 		if !filepath.IsAbs(p) {
-			return nil, fmt.Errorf("select %q: not an absolute path", p)
+			return nil, fmt.Errorf("select %s: not an absolute path", quoteShort(p))
 		}
 		roots[i] = filepath.Clean(p)
 	}

@@ -48,7 +48,7 @@ func (p *plan) applyOne(c *Change) error {
 	err = unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW)
 	exists := err == nil
 	if err != nil && !errors.Is(err, unix.ENOENT) {
-		return fmt.Errorf("inspect host %q: %w", c.Path, &os.SyscallError{Syscall: "fstatat", Err: err})
+		return fmt.Errorf("inspect host %s: %w", quoteShort(c.Path), &os.SyscallError{Syscall: "fstatat", Err: err})
 	}
 	hostDir := exists && st.Mode&unix.S_IFMT == unix.S_IFDIR
 	switch {
@@ -60,7 +60,7 @@ func (p *plan) applyOne(c *Change) error {
 			return p.removeDir(pfd, base, c.Path)
 		}
 		if err := unix.Unlinkat(pfd, base, 0); err != nil {
-			return fmt.Errorf("delete host %q: %w", c.Path, &os.SyscallError{Syscall: "unlinkat", Err: err})
+			return fmt.Errorf("delete host %s: %w", quoteShort(c.Path), &os.SyscallError{Syscall: "unlinkat", Err: err})
 		}
 		return nil
 	case c.Mode.IsDir():
@@ -69,13 +69,13 @@ func (p *plan) applyOne(c *Change) error {
 		}
 		if !exists {
 			if err := unix.Mkdirat(pfd, base, 0o700); err != nil {
-				return fmt.Errorf("create host directory %q: %w", c.Path, &os.SyscallError{Syscall: "mkdirat", Err: err})
+				return fmt.Errorf("create host directory %s: %w", quoteShort(c.Path), &os.SyscallError{Syscall: "mkdirat", Err: err})
 			}
 			return nil
 		}
 		tmp, err := p.tempName(filepath.Dir(c.Path), func(name string) error { return unix.Mkdirat(pfd, name, 0o700) })
 		if err != nil {
-			return fmt.Errorf("create host directory %q: %w", c.Path, err)
+			return fmt.Errorf("create host directory %s: %w", quoteShort(c.Path), err)
 		}
 		return p.replace(pfd, tmp, base, c.Path)
 	}
@@ -88,7 +88,7 @@ func (p *plan) applyOne(c *Change) error {
 	}
 	if err := unix.Renameat(pfd, tmp, pfd, base); err != nil {
 		_ = unix.Unlinkat(pfd, tmp, 0)
-		return fmt.Errorf("replace host %q: %w", c.Path, &os.SyscallError{Syscall: "renameat", Err: err})
+		return fmt.Errorf("replace host %s: %w", quoteShort(c.Path), &os.SyscallError{Syscall: "renameat", Err: err})
 	}
 	return nil
 }
@@ -113,10 +113,10 @@ func (p *plan) replace(pfd int, tmp, base, path string) error {
 	}
 	if err != nil {
 		_ = removeAt(pfd, tmp, path, false)
-		return fmt.Errorf("replace host %q: %w", path, &os.SyscallError{Syscall: "renameat2", Err: err})
+		return fmt.Errorf("replace host %s: %w", quoteShort(path), &os.SyscallError{Syscall: "renameat2", Err: err})
 	}
 	if err := removeAt(pfd, tmp, filepath.Join(filepath.Dir(path), tmp), false); err != nil {
-		return fmt.Errorf("replaced host %q, but removing its old content failed: %w", path, err)
+		return fmt.Errorf("replaced host %s, but removing its old content failed: %w", quoteShort(path), err)
 	}
 	return nil
 }
@@ -128,11 +128,11 @@ func (p *plan) removeDir(pfd int, base, path string) error {
 		return unix.Renameat2(pfd, base, pfd, name, unix.RENAME_NOREPLACE)
 	})
 	if err != nil {
-		return fmt.Errorf("delete host directory %q: %w", path, err)
+		return fmt.Errorf("delete host directory %s: %w", quoteShort(path), err)
 	}
 	asidePath := filepath.Join(filepath.Dir(path), aside)
 	if err := removeAt(pfd, aside, asidePath, false); err != nil {
-		return fmt.Errorf("delete host directory %q (moved to %q): %w", path, asidePath, err)
+		return fmt.Errorf("delete host directory %s (moved to %s): %w", quoteShort(path), quoteShort(asidePath), err)
 	}
 	return nil
 }
@@ -142,7 +142,7 @@ func (p *plan) removeDir(pfd int, base, path string) error {
 func (p *plan) newTemp(pfd int, c *Change) (string, error) {
 	var st unix.Stat_t
 	if err := unix.Lstat(c.upper, &st); err != nil {
-		return "", fmt.Errorf("read new content of %q: %w", c.Path, &os.SyscallError{Syscall: "lstat", Err: err})
+		return "", fmt.Errorf("read new content of %s: %w", quoteShort(c.Path), &os.SyscallError{Syscall: "lstat", Err: err})
 	}
 	var tmp string
 	var err error
@@ -151,7 +151,7 @@ func (p *plan) newTemp(pfd int, c *Change) (string, error) {
 		tmp, err = p.writeTemp(pfd, c, &st)
 	case fs.ModeSymlink:
 		var target string
-		if target, err = os.Readlink(c.upper); err == nil {
+		if target, err = readlink(c.upper); err == nil {
 			tmp, err = p.tempName(filepath.Dir(c.Path), func(name string) error { return unix.Symlinkat(target, pfd, name) })
 		}
 	case fs.ModeNamedPipe:
@@ -170,17 +170,18 @@ func (p *plan) newTemp(pfd int, c *Change) (string, error) {
 		if tmp != "" {
 			_ = unix.Unlinkat(pfd, tmp, 0)
 		}
-		return "", fmt.Errorf("write host %q: %w", c.Path, err)
+		return "", fmt.Errorf("write host %s: %w", quoteShort(c.Path), err)
 	}
 	return tmp, nil
 }
 
 // writeTemp copies a regular upper file to a new temporary file, synced.
 func (p *plan) writeTemp(pfd int, c *Change, st *unix.Stat_t) (string, error) {
-	src, err := os.OpenFile(c.upper, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	sfd, err := unix.Open(c.upper, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return "", err
+		return "", &os.SyscallError{Syscall: "open", Err: err}
 	}
+	src := os.NewFile(uintptr(sfd), "upper")
 	defer src.Close()
 	var fd int
 	tmp, err := p.tempName(filepath.Dir(c.Path), func(name string) (err error) {
@@ -252,7 +253,7 @@ func (p *plan) safeMode(fd int, m fs.FileMode, upper *unix.Stat_t) uint32 {
 func (p *plan) setDirAttrs(c *Change) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(c.upper, &st); err != nil {
-		return fmt.Errorf("read new directory %q: %w", c.Path, &os.SyscallError{Syscall: "lstat", Err: err})
+		return fmt.Errorf("read new directory %s: %w", quoteShort(c.Path), &os.SyscallError{Syscall: "lstat", Err: err})
 	}
 	fd, err := openDir(p.roots[c.Layer], c.Layer.HostPath, c.Rel)
 	if err != nil {
@@ -267,7 +268,7 @@ func (p *plan) setDirAttrs(c *Change) error {
 		err = unix.Chmod("/proc/self/fd/"+strconv.Itoa(fd), unixMode(c.Mode))
 	}
 	if err != nil {
-		return fmt.Errorf("set mode of host directory %q: %w", c.Path, &os.SyscallError{Syscall: "fchmodat", Err: err})
+		return fmt.Errorf("set mode of host directory %s: %w", quoteShort(c.Path), &os.SyscallError{Syscall: "fchmodat", Err: err})
 	}
 	ts := []unix.Timespec{st.Atim, st.Mtim}
 	err = unix.UtimesNanoAt(fd, "", ts, unix.AT_EMPTY_PATH)
@@ -275,7 +276,7 @@ func (p *plan) setDirAttrs(c *Change) error {
 		err = unix.UtimesNanoAt(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), ts, 0)
 	}
 	if err != nil {
-		return fmt.Errorf("set times of host directory %q: %w", c.Path, &os.SyscallError{Syscall: "utimensat", Err: err})
+		return fmt.Errorf("set times of host directory %s: %w", quoteShort(c.Path), &os.SyscallError{Syscall: "utimensat", Err: err})
 	}
 	return nil
 }
@@ -301,4 +302,15 @@ func (p *plan) tempName(dir string, create func(name string) error) (string, err
 		}
 	}
 	return "", fmt.Errorf("pick a temporary name: %w", unix.EEXIST)
+}
+
+// readlink reads an upper symlink; its error does not repeat the path, which
+// the command chose and may be longer than an error line should be.
+func readlink(path string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlink(path, buf)
+	if err != nil {
+		return "", &os.SyscallError{Syscall: "readlink", Err: err}
+	}
+	return string(buf[:n]), nil
 }

@@ -94,7 +94,7 @@ func (p *plan) checkOne(c *Change) error {
 		}
 		return checkWritable(pfd, filepath.Dir(c.Path))
 	case err != nil:
-		return fmt.Errorf("inspect host %q: %w", c.Path, &os.SyscallError{Syscall: "fstatat", Err: err})
+		return fmt.Errorf("inspect host %s: %w", quoteShort(c.Path), &os.SyscallError{Syscall: "fstatat", Err: err})
 	case c.Kind == 'A': // the host created it since the diff
 		p.conflicts = append(p.conflicts, c.Path)
 		return nil
@@ -111,7 +111,7 @@ func (p *plan) checkOne(c *Change) error {
 // ownership, not a writable parent.
 func (p *plan) checkChmod(root int, c *Change, st *unix.Stat_t) error {
 	if int(st.Uid) != os.Geteuid() && os.Geteuid() != 0 {
-		return fmt.Errorf("cannot change the mode of host directory %q: it is owned by uid %d, not by you (uid %d)", c.Path, st.Uid, os.Geteuid())
+		return fmt.Errorf("cannot change the mode of host directory %s: it is owned by uid %d, not by you (uid %d)", quoteShort(c.Path), st.Uid, os.Geteuid())
 	}
 	fd, err := openDir(root, c.Layer.HostPath, c.Rel) // as setDirAttrs will
 	if err != nil {
@@ -131,7 +131,7 @@ func (p *plan) checkReplaced(pfd int, c *Change, st *unix.Stat_t) error {
 		// planted since. Replacing it would be safe, but is not asked for.
 		buf := make([]byte, 4096)
 		n, _ := unix.Readlinkat(pfd, filepath.Base(c.Rel), buf)
-		return fmt.Errorf("refusing to write below %q: it is a symlink on the host (to %q), and commits never follow symlinks; leave it out of the commit", c.Path, string(buf[:max(n, 0)]))
+		return fmt.Errorf("refusing to write below %s: it is a symlink on the host (to %s), and commits never follow symlinks; leave it out of the commit", quoteShort(c.Path), quoteShort(string(buf[:max(n, 0)])))
 	}
 	p.checkTime(c.Path, st)
 	if typ != unix.S_IFDIR || (c.Kind == 'M' && c.Mode.IsDir()) {
@@ -139,7 +139,7 @@ func (p *plan) checkReplaced(pfd int, c *Change, st *unix.Stat_t) error {
 	}
 	var pst unix.Stat_t
 	if err := unix.Fstat(pfd, &pst); err != nil || pst.Dev != st.Dev {
-		return fmt.Errorf("refusing to delete host directory %q: it is a mount point", c.Path)
+		return fmt.Errorf("refusing to delete host directory %s: it is a mount point", quoteShort(c.Path))
 	}
 	return p.checkTree(pfd, filepath.Base(c.Rel), c.Path, st.Dev)
 }
@@ -157,26 +157,26 @@ func (p *plan) checkTime(path string, st *unix.Stat_t) {
 func (p *plan) checkTree(dirfd int, name, path string, dev uint64) error {
 	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("cannot delete host directory %q: open it: %w", path, &os.SyscallError{Syscall: "openat", Err: err})
+		return fmt.Errorf("cannot delete host directory %s: open it: %w", quoteShort(path), &os.SyscallError{Syscall: "openat", Err: err})
 	}
 	dir := os.NewFile(uintptr(fd), path)
 	defer dir.Close()
 	if err := checkWritable(fd, path); err != nil {
-		return fmt.Errorf("cannot delete host directory %q: %w", path, err)
+		return fmt.Errorf("cannot delete host directory %s: %w", quoteShort(path), err)
 	}
 	names, err := dir.Readdirnames(-1)
 	if err != nil {
-		return fmt.Errorf("cannot delete host directory %q: read it: %w", path, err)
+		return fmt.Errorf("cannot delete host directory %s: read it: %w", quoteShort(path), err)
 	}
 	for _, n := range names {
 		var st unix.Stat_t
 		if err := unix.Fstatat(fd, n, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("inspect host %q: %w", filepath.Join(path, n), &os.SyscallError{Syscall: "fstatat", Err: err})
+			return fmt.Errorf("inspect host %s: %w", quoteShort(filepath.Join(path, n)), &os.SyscallError{Syscall: "fstatat", Err: err})
 		}
 		p.checkTime(filepath.Join(path, n), &st)
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			if st.Dev != dev {
-				return fmt.Errorf("refusing to delete host directory %q: %q inside it is a mount point", path, filepath.Join(path, n))
+				return fmt.Errorf("refusing to delete host directory %s: %s inside it is a mount point", quoteShort(path), quoteShort(filepath.Join(path, n)))
 			}
 			if err := p.checkTree(fd, n, filepath.Join(path, n), dev); err != nil {
 				return err
@@ -193,14 +193,14 @@ func checkWritable(fd int, path string) error {
 	case err == nil, errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS):
 		return nil // no faccessat2 (Linux < 5.8): the write itself will tell
 	case errors.Is(err, unix.EROFS):
-		return fmt.Errorf("cannot write in host directory %q: it is on a read-only filesystem", path)
+		return fmt.Errorf("cannot write in host directory %s: it is on a read-only filesystem", quoteShort(path))
 	case errors.Is(err, unix.EACCES):
 		var st unix.Stat_t
 		_ = unix.Fstat(fd, &st)
-		return fmt.Errorf("cannot write in host directory %q: permission denied (mode %04o, owner uid %d, you are uid %d); make it writable (chmod u+w) or leave it out of the commit",
-			path, st.Mode&0o7777, st.Uid, os.Getuid())
+		return fmt.Errorf("cannot write in host directory %s: permission denied (mode %04o, owner uid %d, you are uid %d); make it writable (chmod u+w) or leave it out of the commit",
+			quoteShort(path), st.Mode&0o7777, st.Uid, os.Getuid())
 	}
-	return fmt.Errorf("check access to host directory %q: %w", path, &os.SyscallError{Syscall: "faccessat2", Err: err})
+	return fmt.Errorf("check access to host directory %s: %w", quoteShort(path), &os.SyscallError{Syscall: "faccessat2", Err: err})
 }
 
 // checkUpper makes sure the new content can be read before anything changes.
@@ -210,18 +210,18 @@ func checkUpper(c *Change) error {
 	}
 	switch c.Mode.Type() {
 	case 0:
-		f, err := os.OpenFile(c.upper, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+		fd, err := unix.Open(c.upper, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
-			return fmt.Errorf("read new content of %q: %w", c.Path, err)
+			return fmt.Errorf("read new content of %s: %w", quoteShort(c.Path), &os.SyscallError{Syscall: "open", Err: err})
 		}
-		f.Close()
+		unix.Close(fd)
 	case fs.ModeSymlink:
-		if _, err := os.Readlink(c.upper); err != nil {
-			return fmt.Errorf("read new symlink %q: %w", c.Path, err)
+		if _, err := readlink(c.upper); err != nil {
+			return fmt.Errorf("read new symlink %s: %w", quoteShort(c.Path), err)
 		}
 	case fs.ModeDir, fs.ModeNamedPipe:
 	default:
-		return fmt.Errorf("commit %q: cannot copy a file of type %s to the host", c.Path, c.Mode.Type())
+		return fmt.Errorf("commit %s: cannot copy a file of type %s to the host", quoteShort(c.Path), c.Mode.Type())
 	}
 	return nil
 }

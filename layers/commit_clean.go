@@ -101,10 +101,10 @@ func removeUpper(c *Change) error {
 		if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENOTEMPTY) || errors.Is(err, unix.EEXIST) {
 			return nil
 		}
-		return fmt.Errorf("remove committed %q from the upper: %w", c.upper, err)
+		return fmt.Errorf("remove committed %s from the upper: %w", quoteShort(c.upper), err)
 	}
 	if err := removeInUpper(c.upper); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remove committed %q from the upper: %w", c.upper, err)
+		return fmt.Errorf("remove committed %s from the upper: %w", quoteShort(c.upper), err)
 	}
 	return nil
 }
@@ -121,7 +121,7 @@ func clearOpaque(dir string, e Engine) error {
 		}
 		err := unix.Lremovexattr(dir, x)
 		if err != nil && !errors.Is(err, unix.ENODATA) {
-			return fmt.Errorf("unmark opaque upper directory %q: %w", dir, &os.SyscallError{Syscall: "lremovexattr", Err: err})
+			return fmt.Errorf("unmark opaque upper directory %s: %w", quoteShort(dir), &os.SyscallError{Syscall: "lremovexattr", Err: err})
 		}
 	}
 	if !m.whFiles {

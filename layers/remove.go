@@ -115,10 +115,10 @@ func emptyDir(dir *os.File, path string, fixPerms bool) error {
 			return nil // ENOENT: the directory itself was removed meanwhile
 		}
 		if err != nil {
-			return fmt.Errorf("read directory %q: %w", path, err)
+			return fmt.Errorf("read directory %s: %w", quoteShort(path), err)
 		}
 		if _, err := dir.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("read directory %q: %w", path, err)
+			return fmt.Errorf("read directory %s: %w", quoteShort(path), err)
 		}
 	}
 }
@@ -127,17 +127,17 @@ func emptyDir(dir *os.File, path string, fixPerms bool) error {
 func removeError(dirfd int, name, path, syscall string, err error) error {
 	serr := &os.SyscallError{Syscall: syscall, Err: err}
 	if !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EPERM) {
-		return fmt.Errorf("remove %q: %w", path, serr)
+		return fmt.Errorf("remove %s: %w", quoteShort(path), serr)
 	}
 	// Unlinking needs a writable directory, and emptying a directory needs
 	// to own it (to chmod it): name the first that a sub-ID owns.
 	const fix = "remove it from a user namespace that maps that ID (a sub-ID of yours), e.g. `unshare --map-root-user --map-auto rm -rf %q`, then retry"
 	var st, pst unix.Stat_t
 	if unix.Fstat(dirfd, &pst) == nil && int(pst.Uid) != os.Getuid() {
-		return fmt.Errorf("remove %q: %w: its directory is owned by uid %d, not by you (uid %d); "+fix, path, serr, pst.Uid, os.Getuid(), filepath.Dir(path))
+		return fmt.Errorf("remove %s: %w: its directory is owned by uid %d, not by you (uid %d); "+fix, quoteShort(path), serr, pst.Uid, os.Getuid(), filepath.Dir(path))
 	}
 	if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && int(st.Uid) != os.Getuid() {
-		return fmt.Errorf("remove %q: %w: it is owned by uid %d, not by you (uid %d); "+fix, path, serr, st.Uid, os.Getuid(), path)
+		return fmt.Errorf("remove %s: %w: it is owned by uid %d, not by you (uid %d); "+fix, quoteShort(path), serr, st.Uid, os.Getuid(), path)
 	}
-	return fmt.Errorf("remove %q: %w: its directory is not writable by you", path, serr)
+	return fmt.Errorf("remove %s: %w: its directory is not writable by you", quoteShort(path), serr)
 }

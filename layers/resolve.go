@@ -63,15 +63,15 @@ func resolveError(dirfd int, rel, base, full string, err error) error {
 	switch {
 	case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV), errors.Is(err, unix.ENOTDIR):
 		if p, target, ok := findSymlink(dirfd, rel, base); ok {
-			return fmt.Errorf("refusing to write below %q: it is a symlink on the host (to %q), and commits never follow symlinks: %w", p, target, serr)
+			return fmt.Errorf("refusing to write below %s: it is a symlink on the host (to %s), and commits never follow symlinks: %w", quoteShort(p), quoteShort(target), serr)
 		}
-		return fmt.Errorf("refusing to write below %q: a component is not a directory on the host: %w", full, serr)
+		return fmt.Errorf("refusing to write below %s: a component is not a directory on the host: %w", quoteShort(full), serr)
 	case errors.Is(err, unix.ENOENT):
-		return fmt.Errorf("open host directory %q: it does not exist (removed since the diff?): %w", full, serr)
+		return fmt.Errorf("open host directory %s: it does not exist (removed since the diff?): %w", quoteShort(full), serr)
 	case errors.Is(err, unix.EACCES):
-		return fmt.Errorf("open host directory %q: you lack search (x) permission on it or a parent: %w", full, serr)
+		return fmt.Errorf("open host directory %s: you lack search (x) permission on it or a parent: %w", quoteShort(full), serr)
 	}
-	return fmt.Errorf("open host directory %q: %w", full, serr)
+	return fmt.Errorf("open host directory %s: %w", quoteShort(full), serr)
 }
 
 // findSymlink walks rel's components below dirfd and returns the first that

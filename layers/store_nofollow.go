@@ -50,6 +50,11 @@ func openBelow(root, path string, flags int, mode uint32) (*os.File, error) {
 			continue
 		case errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
 			return nil, &SymlinkError{Path: symlinkIn(rfd, rel, root)}
+		case errors.Is(err, unix.ENOTDIR):
+			// O_DIRECTORY|O_NOFOLLOW on a symlink says ENOTDIR.
+			if p, _, ok := findSymlink(rfd, rel, root); ok {
+				return nil, &SymlinkError{Path: p}
+			}
 		case errors.Is(err, unix.ENOSYS):
 			return nil, fmt.Errorf("open %s: openat2 is missing (Linux 5.6 or newer is needed): %w", quoteShort(path), err)
 		}
