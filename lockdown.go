@@ -14,7 +14,7 @@ import (
 // LockFlags choose the command's privileges.
 type LockFlags struct {
 	Seccomp     string   `help:"Seccomp profile: PATH to an OCI/Docker JSON profile (see sandbox seccomp default), or unconfined." placeholder:"PATH|unconfined" group:"Lock-down"`
-	AllowNested bool     `help:"Let the command create user namespaces (nested sandboxes, browsers' sandboxes)." group:"Lock-down"`
+	AllowNested bool     `help:"Let the command create user namespaces and mount in them (nested sandboxes: bwrap, unshare, browsers' sandboxes)." group:"Lock-down"`
 	CapAdd      []string `help:"Give the command CAP (repeatable, or comma-separated; ALL for every one)." placeholder:"CAP" group:"Lock-down"`
 	CapDrop     []string `help:"Take CAP from root's default set (--uid 0)." placeholder:"CAP" group:"Lock-down"`
 }
@@ -33,7 +33,10 @@ func (l *LockFlags) lockDown(root bool) (userns.CapSet, []unix.SockFilter, error
 		fmt.Fprintln(os.Stderr, "sandbox: warning: no seccomp filter (--seccomp unconfined): the whole kernel interface is open to the command")
 		return caps, nil, nil
 	case "":
-		pol = seccomp.Default(seccomp.Options{AllowNested: l.AllowNested})
+		// The mount API only for a command that cannot use it on the
+		// sandbox's own mounts (see seccomp/doc.go).
+		mounts := l.AllowNested && caps&(1<<unix.CAP_SYS_ADMIN) == 0
+		pol = seccomp.Default(seccomp.Options{AllowNested: l.AllowNested, AllowMounts: mounts})
 	default:
 		data, err := os.ReadFile(l.Seccomp)
 		if err != nil {

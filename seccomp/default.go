@@ -8,9 +8,19 @@ import (
 type Options struct {
 	// AllowNested lets the command create user namespaces (clone and
 	// unshare with CLONE_NEWUSER, and clone3), for sandboxes inside the
-	// sandbox such as Chromium's or Firefox's. The mount API stays
-	// denied: see the package documentation.
+	// sandbox such as Chromium's or Firefox's.
 	AllowNested bool
+	// AllowMounts lets the mount API through, for bubblewrap, `unshare -m`
+	// or podman inside a nested user namespace. Only for a command without
+	// CAP_SYS_ADMIN in the sandbox: see the package documentation.
+	AllowMounts bool
+}
+
+// mountSyscalls are the mount API, denied unless Options.AllowMounts.
+var mountSyscalls = []string{
+	"mount", "umount", "umount2", "pivot_root",
+	"fsopen", "fsconfig", "fsmount", "fspick",
+	"move_mount", "open_tree", "open_tree_attr", "mount_setattr",
 }
 
 // personality(2) values that only change what uname reports or ask for the
@@ -43,10 +53,7 @@ func deniedSyscalls() []string {
 		"quotactl", "quotactl_fd", "lookup_dcookie",
 		// Hardware and old x86 modes.
 		"iopl", "ioperm", "vm86", "vm86old", "modify_ldt", "uselib",
-		// Mounts and namespaces.
-		"mount", "umount", "umount2", "pivot_root",
-		"fsopen", "fsconfig", "fsmount", "fspick",
-		"move_mount", "open_tree", "open_tree_attr", "mount_setattr",
+		// Joining other namespaces.
 		"setns",
 	}
 }
@@ -69,6 +76,9 @@ func Default(opt Options) *Policy {
 		}
 	}
 	add(eperm, nil, deniedSyscalls()...)
+	if !opt.AllowMounts {
+		add(eperm, nil, mountSyscalls...)
+	}
 	if !opt.AllowNested {
 		// Flags are the first argument of clone on x86_64 and arm64
 		// (not on s390, which we do not build for).

@@ -26,7 +26,7 @@ func TestDefaultNames(t *testing.T) {
 	}
 	tab := newSysTable()
 	var missing []string
-	for _, n := range deniedSyscalls() {
+	for _, n := range append(deniedSyscalls(), mountSyscalls...) {
 		if !knownSyscall(n) {
 			t.Errorf("%q is no syscall on any architecture", n)
 		}
@@ -42,8 +42,9 @@ func TestDefaultNames(t *testing.T) {
 
 func TestDefault(t *testing.T) {
 	eperm, enosys := Errno(unix.EPERM), Errno(unix.ENOSYS)
-	for _, nested := range []bool{false, true} {
-		prog := mustCompile(t, Default(Options{AllowNested: nested}))
+	for _, o := range []Options{{}, {AllowNested: true}, {AllowNested: true, AllowMounts: true}} {
+		nested := o.AllowNested
+		prog := mustCompile(t, Default(o))
 		newUser := eperm
 		if nested {
 			newUser = Allow
@@ -92,10 +93,15 @@ func TestDefault(t *testing.T) {
 				calls = append(calls, call{n, nil, eperm})
 			}
 		}
+		for _, n := range mountSyscalls {
+			if _, ok := newSysTable().number(n); ok {
+				calls = append(calls, call{n, nil, map[bool]Action{false: eperm, true: Allow}[o.AllowMounts]})
+			}
+		}
 		for _, c := range calls {
 			d := nativeCall(t, c.name, c.args...)
 			if got, _ := mustRun(t, prog, d); got != c.want {
-				t.Errorf("nested=%v %s(%#x): got %v, want %v\n%s", nested, c.name, c.args, got, c.want, Disassemble(prog))
+				t.Errorf("%+v %s(%#x): got %v, want %v\n%s", o, c.name, c.args, got, c.want, Disassemble(prog))
 			}
 		}
 	}

@@ -98,11 +98,19 @@
 //	                       (CVE-2023-28100) (Flatpak)
 //
 // Nested sandboxes: AllowNested enables what Chromium's and Firefox's
-// sandboxes use (user, PID and network namespaces), but not bubblewrap,
-// Podman or rootless Docker inside, which also mount. Allowing the mount API
-// is safe for a command without CAP_SYS_ADMIN in the sandbox (in a nested
-// namespace our mounts are locked together), but not for one with it, which
-// could unmount ours in place; the filter cannot tell the two apart.
+// sandboxes use (user, PID and network namespaces); with AllowMounts also
+// what bubblewrap, `unshare -m` and podman inside use, the mount API. The
+// caller sets AllowMounts only for a command without CAP_SYS_ADMIN in the
+// sandbox's user namespace (the default for every command, --uid 0 too).
+// Such a command cannot mount or unmount in the sandbox's own mount
+// namespace whatever the filter says (every mount call checks CAP_SYS_ADMIN
+// over the mount namespace's owner). In a user and mount namespace of its
+// own it gets CAP_SYS_ADMIN there, but the kernel copies the sandbox's
+// mounts into it locked together (MNT_LOCKED): it cannot unmount one to
+// uncover what it hides, nor clear a read-only flag the sandbox set. A
+// command with CAP_SYS_ADMIN in the sandbox could unmount the sandbox's own
+// mounts in place, and the filter cannot tell the two cases apart at the
+// call, so for it the mount API stays denied.
 //
 // Left allowed on purpose: ptrace, process_vm_readv, process_vm_writev,
 // kcmp and pidfd_getfd check ptrace access, which confines them to the

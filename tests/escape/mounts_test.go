@@ -2,6 +2,7 @@ package escape
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -135,5 +136,45 @@ func TestMountDestinationSymlink(t *testing.T) {
 	expect(t, r, "--tmpfs through a link to /etc: ", map[string][]string{"empty:/etc": {"OK"}, "create:/etc/escape-test": {"OK"}})
 	if _, err := os.Lstat("/etc/escape-test"); err == nil {
 		t.Errorf("/etc/escape-test exists on the host")
+	}
+}
+
+// --allow-nested lets the command mount, but only in a user and mount
+// namespace of its own (issue 22: bubblewrap and `unshare -m` inside failed
+// while the README promised nested sandboxes). There the sandbox's mounts
+// are locked together: unmounting the tmpfs that hides ~/.ssh fails and the
+// secret stays out of reach. In the sandbox's own mount namespace mounting
+// still fails, and with CAP_SYS_ADMIN in the sandbox the mount API stays
+// denied by the filter.
+func TestNestedMounts(t *testing.T) {
+	requires(t, UserNS, Fuse)
+	guard(t)
+	r := sandbox(t, "--allow-nested", "--", "unshare", "-Urm", "sh", "-c",
+		`mount -t tmpfs none /mnt && echo mounted; umount "$1" 2>/dev/null && echo UNMOUNTED; umount -l "$1" 2>/dev/null && echo UNMOUNTED; cat "$2" 2>/dev/null && echo LEAKED; true`, "sh", secretDir, secret)
+	if !strings.Contains(r.stdout, "mounted") {
+		t.Errorf("--allow-nested: a mount in the command's own namespaces failed:\n%s", r)
+	}
+	if strings.Contains(r.stdout, "UNMOUNTED") || strings.Contains(r.stdout, "LEAKED") {
+		t.Errorf("--allow-nested: ESCAPE: the command unmounted the sandbox's mount over %s in a nested namespace:\n%s", secretDir, r)
+	}
+	if _, err := exec.LookPath("bwrap"); err == nil {
+		r = sandbox(t, "--allow-nested", "--", "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "sh", "-c", "echo nested-ok")
+		if r.code != 0 || !strings.Contains(r.stdout, "nested-ok") {
+			t.Errorf("--allow-nested: bubblewrap inside failed:\n%s", r)
+		}
+	} else if os.Getenv("SANDBOX_TESTS_MUST_WORK") != "" {
+		t.Errorf("bwrap not found: install bubblewrap")
+	} else {
+		t.Log("bwrap not found: bubblewrap inside not tried")
+	}
+	// In the sandbox's own mount namespace: no capability, so EPERM.
+	r = sandbox(t, "--allow-nested", "--", "sh", "-c", `umount -l "$1" 2>/dev/null && echo UNMOUNTED; cat "$2" 2>/dev/null && echo LEAKED; true`, "sh", secretDir, secret)
+	if strings.Contains(r.stdout, "UNMOUNTED") || strings.Contains(r.stdout, "LEAKED") {
+		t.Errorf("--allow-nested: ESCAPE: unmount in the sandbox's own namespace:\n%s", r)
+	}
+	// With CAP_SYS_ADMIN in the sandbox the filter keeps the mount API shut.
+	r = sandbox(t, "--allow-nested", "--uid", "0", "--cap-add", "SYS_ADMIN", "--", escapee, "do", "detach:"+secretDir)
+	if got := r.get("detach:" + secretDir); got != "EPERM" {
+		t.Errorf("--allow-nested --cap-add SYS_ADMIN: umount %s: %s, want EPERM from the filter:\n%s", secretDir, got, r)
 	}
 }
