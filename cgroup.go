@@ -82,12 +82,17 @@ func (c *CgroupFlags) wantScope() bool {
 
 // scopeRun is the cgroup side of one run, in the parent.
 type scopeRun struct {
-	limits   systemdcgroup.Limits
-	desc     string
-	auto     bool // --cgroup auto: our own delegated cgroup may stand in for systemd
-	conn     *systemdcgroup.Conn
-	scope    *systemdcgroup.Scope
-	ownScope *systemdcgroup.OwnScope
+	limits systemdcgroup.Limits
+	desc   string
+	auto   bool // --cgroup auto: our own delegated cgroup may stand in for systemd
+	// keep: the counters are wanted after the run (--stats, --report, or
+	// the OOM line of a memory limit), so a keeper holds the scope until
+	// they are read.
+	keep      bool
+	keeperErr error
+	conn      *systemdcgroup.Conn
+	scope     *systemdcgroup.Scope
+	ownScope  *systemdcgroup.OwnScope
 }
 
 func newScopeRun(c *CgroupFlags, argv []string) *scopeRun {
@@ -95,7 +100,8 @@ func newScopeRun(c *CgroupFlags, argv []string) *scopeRun {
 	if len(desc) > 200 {
 		desc = desc[:200] + "..."
 	}
-	return &scopeRun{limits: c.limits, desc: desc, auto: c.Cgroup == "auto"}
+	keep := c.Stats || c.Report != "" || c.limits.MemoryMax != 0 || c.limits.MemorySwapMax != 0
+	return &scopeRun{limits: c.limits, desc: desc, auto: c.Cgroup == "auto", keep: keep}
 }
 
 // place starts the scope holding init and checks that every limit asked for can
@@ -118,8 +124,15 @@ func (s *scopeRun) place(ctx context.Context, pid int) (string, error) {
 		return "", fmt.Errorf("cgroup: %w", err)
 	}
 	s.conn = conn
-	scope, err := conn.StartScope(ctx, name, s.desc, pid, s.limits)
+	var keeper *systemdcgroup.Keeper
+	if s.keep {
+		// Without one the counters are read if systemd is slower than
+		// we are, as before; finish says so.
+		keeper, s.keeperErr = systemdcgroup.StartKeeper()
+	}
+	scope, err := conn.StartKeptScope(ctx, name, s.desc, pid, s.limits, keeper)
 	if err != nil {
+		keeper.Release()
 		return "", fmt.Errorf("cgroup: %w", err)
 	}
 	s.scope = scope
@@ -130,7 +143,8 @@ func (s *scopeRun) place(ctx context.Context, pid int) (string, error) {
 }
 
 // finish reads the scope's resource use, then removes the scope. It runs once
-// init has exited, so the scope holds no process.
+// init has exited, so the scope holds no process of the sandbox (only the
+// keeper, if any).
 func (s *scopeRun) finish(log *slog.Logger) (systemdcgroup.Stats, bool) {
 	if s.ownScope != nil {
 		st, err := systemdcgroup.ReadStats(s.ownScope.Path())
@@ -146,7 +160,10 @@ func (s *scopeRun) finish(log *slog.Logger) (systemdcgroup.Stats, bool) {
 	if s.scope == nil {
 		return systemdcgroup.Stats{}, false
 	}
-	st, err := systemdcgroup.ReadStats(s.scope.Path())
+	if s.keeperErr != nil {
+		log.Warn("no keeper for the scope: its counters may be gone before they are read", "err", s.keeperErr)
+	}
+	st, err := s.scope.Stats()
 	ok := err == nil
 	// The leaf init made; systemd would trim it too, but not before the
 	// scope's stop job, which then has less to do.

@@ -17,7 +17,7 @@ func TestScopeProperties(t *testing.T) {
 		value any
 	}
 	l := Limits{MemoryMax: 64 << 20, MemorySwapMax: 1 << 30, CPUQuota: 1500 * time.Millisecond, TasksMax: 50, IOWeight: 200}
-	props := scopeProperties("sandbox: make", 4242, l)
+	props := scopeProperties("sandbox: make", 4242, 0, l)
 	wantProps := map[string]want{
 		"Description":        {"s", "sandbox: make"},
 		"PIDs":               {"au", []uint32{4242}},
@@ -59,7 +59,7 @@ func TestScopeProperties(t *testing.T) {
 }
 
 func TestScopePropertiesUnsetLimits(t *testing.T) {
-	props := scopeProperties("d", 1, Limits{TasksMax: 7})
+	props := scopeProperties("d", 1, 0, Limits{TasksMax: 7})
 	var names []string
 	for _, p := range props {
 		names = append(names, p.Name)
@@ -67,6 +67,23 @@ func TestScopePropertiesUnsetLimits(t *testing.T) {
 	want := []string{"Description", "PIDs", "Delegate", "CollectMode", "TasksMax"}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("properties %v, want %v (unset limits left out)", names, want)
+	}
+}
+
+// A keeper is a second PID of the scope and one more task of TasksMax, so the
+// sandbox keeps the limit it asked for.
+func TestScopePropertiesKeeper(t *testing.T) {
+	got := map[string]any{}
+	for _, p := range scopeProperties("d", 10, 11, Limits{TasksMax: 7}) {
+		got[p.Name] = p.Value.Value()
+	}
+	if !reflect.DeepEqual(got["PIDs"], []uint32{10, 11}) || got["TasksMax"] != uint64(8) {
+		t.Errorf("PIDs %v, TasksMax %v; want [10 11] and 8", got["PIDs"], got["TasksMax"])
+	}
+	for _, p := range scopeProperties("d", 10, 11, Limits{MemoryMax: 1 << 20}) {
+		if p.Name == "TasksMax" {
+			t.Errorf("TasksMax %v without a --pids limit: want systemd's default", p.Value)
+		}
 	}
 }
 

@@ -15,13 +15,23 @@ type property struct {
 	Value dbus.Variant
 }
 
-// scopeProperties builds the properties of the sandbox's transient scope.
-// Limits appear only when set, so an unset one keeps systemd's default
-// (and needs no delegated controller).
-func scopeProperties(description string, pid int, l Limits) []property {
+// scopeProperties builds the properties of the sandbox's transient scope,
+// holding pid and, when keeper is not 0, that keeper process too. Limits
+// appear only when set, so an unset one keeps systemd's default (and needs no
+// delegated controller).
+func scopeProperties(description string, pid, keeper int, l Limits) []property {
+	pids := []uint32{uint32(pid)}
+	if keeper != 0 {
+		pids = append(pids, uint32(keeper))
+		// The keeper is a task of the scope for all its life: one more,
+		// so the sandbox still gets TasksMax of its own.
+		if l.TasksMax != 0 {
+			l.TasksMax++
+		}
+	}
 	p := []property{
 		{"Description", dbus.MakeVariant(description)},
-		{"PIDs", dbus.MakeVariant([]uint32{uint32(pid)})},
+		{"PIDs", dbus.MakeVariant(pids)},
 		// Delegate: init makes a leaf cgroup and a cgroup namespace below
 		// the scope, which systemd must then leave alone (systemd.resource-control(5)).
 		{"Delegate", dbus.MakeVariant(true)},
@@ -58,10 +68,11 @@ func (c *Conn) startTransient(ctx context.Context, name string, props []property
 
 // Scope is a transient scope unit holding the sandbox.
 type Scope struct {
-	conn *Conn
-	name string
-	obj  dbus.BusObject
-	path string
+	conn   *Conn
+	name   string
+	obj    dbus.BusObject
+	path   string
+	keeper *Keeper // nil: none
 }
 
 // StartScope starts transient scope name holding process pid under limits l,
@@ -69,6 +80,18 @@ type Scope struct {
 // runs anything the limits are for. On an error kill pid: a scope that was
 // made anyway empties with it, and CollectMode lets systemd remove it.
 func (c *Conn) StartScope(ctx context.Context, name, description string, pid int, l Limits) (*Scope, error) {
+	return c.startScope(ctx, name, description, pid, l, nil)
+}
+
+// StartKeptScope is StartScope with keeper k in the scope too, in a leaf of
+// its own, so that Stats can read the scope after pid and all it started have
+// exited. The scope owns k from then on: Stop releases it. On an error the
+// caller releases k.
+func (c *Conn) StartKeptScope(ctx context.Context, name, description string, pid int, l Limits, k *Keeper) (*Scope, error) {
+	return c.startScope(ctx, name, description, pid, l, k)
+}
+
+func (c *Conn) startScope(ctx context.Context, name, description string, pid int, l Limits, k *Keeper) (*Scope, error) {
 	if !strings.HasSuffix(name, ".scope") {
 		return nil, fmt.Errorf("start scope %q: name must end in .scope", name)
 	}
@@ -78,7 +101,11 @@ func (c *Conn) StartScope(ctx context.Context, name, description string, pid int
 	if err := l.Validate(); err != nil {
 		return nil, fmt.Errorf("start scope %q: %w", name, err)
 	}
-	props := scopeProperties(description, pid, l)
+	keeperPid := 0
+	if k != nil {
+		keeperPid = k.Pid()
+	}
+	props := scopeProperties(description, pid, keeperPid, l)
 
 	w := c.watchJobs() // before the call: the job may end before its reply
 	defer w.close()
@@ -119,7 +146,25 @@ func (c *Conn) StartScope(ctx context.Context, name, description string, pid int
 		return nil, fmt.Errorf("start scope %q: %w", name, err)
 	}
 	s.path = m.HostPath(cg)
+	if k != nil {
+		// Before the caller releases pid: init enables the controllers
+		// below the scope, which the keeper at its top would forbid.
+		if err := moveKeeper(s.path, k); err != nil {
+			return nil, fmt.Errorf("start scope %q: %w", name, err)
+		}
+		s.keeper = k
+	}
 	return s, nil
+}
+
+// Stats reads the scope's counters (ReadStats), leaving out the keeper: it is
+// one task of pids.peak for the scope's whole life, and uses nothing else.
+func (s *Scope) Stats() (Stats, error) {
+	st, err := ReadStats(s.path)
+	if s.keeper != nil && st.PidsPeak > 0 {
+		st.PidsPeak--
+	}
+	return st, err
 }
 
 // state describes why a unit's job failed, for error messages.
@@ -200,9 +245,11 @@ func (s *Scope) Property(ctx context.Context, iface, name string) (dbus.Variant,
 	return v, nil
 }
 
-// Stop stops the scope, killing what is left in it, and waits until systemd
-// has done so. A scope that is already gone is not an error.
+// Stop stops the scope, killing what is left in it (the keeper too), and
+// waits until systemd has done so. A scope that is already gone is not an
+// error.
 func (s *Scope) Stop(ctx context.Context) error {
+	defer s.keeper.Release()
 	w := s.conn.watchJobs()
 	defer w.close()
 	var job dbus.ObjectPath

@@ -348,3 +348,46 @@ func TestHostCgroups(t *testing.T) {
 		}
 	}
 }
+
+// A kept scope outlives the process it was made for: its cgroup and counters
+// are there after that process has exited (systemd removes an empty scope at
+// once), and Stop removes both and ends the keeper.
+func TestKeptScopeOutlivesItsProcess(t *testing.T) {
+	c := userConn(t)
+	ctx := t.Context()
+	k, err := StartKeeper()
+	if err != nil {
+		t.Fatalf("StartKeeper: %v", err)
+	}
+	sleep := startSleep(t)
+	s, err := c.StartKeptScope(ctx, scopeName(), "kept", sleep.Process.Pid, Limits{}, k)
+	if err != nil {
+		k.Release()
+		t.Fatalf("StartKeptScope: %v", err)
+	}
+	stopAtCleanup(t, s)
+	if got, want := procCgroup(t, k.Pid()), filepath.Join(s.Path(), keepLeaf); got != want {
+		t.Errorf("keeper in %s, want %s", got, want)
+	}
+	_ = sleep.Process.Kill()
+	_ = sleep.Wait()
+	// Long enough for systemd to have stopped an empty scope.
+	time.Sleep(500 * time.Millisecond)
+	if v, err := s.Property(ctx, unitIface, "ActiveState"); err != nil || v.Value() != "active" {
+		t.Errorf("scope after its process exited: ActiveState %v (%v), want active", v, err)
+	}
+	st, err := s.Stats()
+	if err != nil || !st.Have["cpu.stat"] {
+		t.Errorf("Stats after the process exited: %+v, %v; want cpu.stat read", st, err)
+	}
+	if st.Have["pids.peak"] && st.PidsPeak != 1 {
+		t.Errorf("pids.peak without the keeper = %d, want 1 (the sleep)", st.PidsPeak)
+	}
+	if err := s.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	checkGone(t, c, s)
+	if err := unix.Kill(k.Pid(), 0); !errors.Is(err, unix.ESRCH) {
+		t.Errorf("keeper %d after Stop: kill 0 = %v, want ESRCH", k.Pid(), err)
+	}
+}

@@ -75,3 +75,16 @@ func TestReadStatsBadFiles(t *testing.T) {
 		}
 	}
 }
+
+func TestProcState(t *testing.T) {
+	for stat, want := range map[string]byte{
+		"42 (cat) S 1 42": 'S',
+		"42 (a) b) R 1":   'R',
+		"42 (cat":         0,
+		"42 (cat)":        0,
+	} {
+		if got := procState([]byte(stat)); got != want {
+			t.Errorf("procState(%q) = %q, want %q", stat, got, want)
+		}
+	}
+}
