@@ -1,0 +1,183 @@
+package escape
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// reviewName is a fresh sandbox name, removed when the test ends.
+func reviewName(t *testing.T) string {
+	t.Helper()
+	name := "escape-review-" + token()
+	t.Cleanup(func() { sandbox(t, "rm", name) })
+	return name
+}
+
+// raw reports a byte or character of s that a terminal acts on: C0 (but
+// newline), DEL, C1, invalid UTF-8, bidi and format characters.
+func raw(s string) (string, bool) {
+	for i, r := range s {
+		switch {
+		case r == '\n':
+		case r < 0x20, r == 0x7f, r >= 0x80 && r <= 0x9f, r == utf8.RuneError,
+			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f:
+			return s[max(0, i-20):min(len(s), i+20)], true
+		}
+	}
+	return "", false
+}
+
+// `sandbox diff` must not be made to lie (issue 13, E3): a name with ESC[1A
+// ESC[2K would erase the line above it on a terminal, hiding an added
+// .hook that commit then applies. Every listing quotes such names.
+func TestReviewQuotesNames(t *testing.T) {
+	requires(t, UserNS)
+	name := reviewName(t)
+	cwd := workdir(t)
+	script := `touch .hook "$(printf '.hook\033[1A\033[2K')" "$(printf 'c1-\302\233-csi')" "$(printf 'bidi-\342\200\256txt.exe')" "$(printf 'bad-\377-utf8')" "$(printf 'lrm-\342\200\216')"`
+	r := run{dir: cwd}.sandbox(t, "--cow", "--name", name, "--", "sh", "-c", script)
+	if r.code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	for _, args := range [][]string{{"diff", name}, {"diff", "--stat", name}, {"commit", "--dry-run", name}, {"ls"}} {
+		r := run{dir: cwd}.sandbox(t, args...)
+		if r.code != 0 {
+			t.Fatalf("%q: %s", args, r)
+		}
+		for _, out := range []string{r.stdout, r.stderr} {
+			if ctx, bad := raw(out); bad {
+				t.Errorf("%q printed a raw control, bidi or invalid character near %q:\n%q", args, ctx, out)
+			}
+		}
+		if args[0] == "diff" && len(args) == 2 && (!strings.Contains(r.stdout, `.hook\x1b[1A\x1b[2K"`) || !strings.Contains(r.stdout, `\u202e`)) {
+			t.Errorf("diff does not show the escaped names:\n%s", r.stdout)
+		}
+	}
+}
+
+// The store never follows a symlink (issue 13, W2): `ln -s SOMEDIR
+// ~/.local/share/sandbox/x; sandbox rm x` made its lock file in SOMEDIR.
+func TestStoreSymlinkRefused(t *testing.T) {
+	requires(t, UserNS)
+	data := workdir(t)
+	env := []string{"XDG_DATA_HOME=" + data}
+	store := filepath.Join(data, "sandbox")
+	somedir := workdir(t)
+	writeFile(t, filepath.Join(somedir, "keep"), "keep\n", 0o644)
+	if err := os.MkdirAll(store, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(somedir, filepath.Join(store, "x")); err != nil {
+		t.Fatal(err)
+	}
+	guard(t, somedir)
+	for _, args := range [][]string{{"rm", "x"}, {"diff", "x"}, {"commit", "x"}, {"--name", "x", "--", "true"}} {
+		r := run{env: env}.sandbox(t, args...)
+		if r.code != 125 || !strings.Contains(r.stderr, "symlink") || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+			t.Errorf("%q through a symlink: want 125 and one line naming the symlink: %s", args, r)
+		}
+	}
+	if fi, err := os.Lstat(filepath.Join(store, "x")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the symlink itself was removed or replaced: %v", err)
+	}
+	// Slots of unnamed runs: a symlinked .ephemeral is refused too.
+	if err := os.Symlink(somedir, filepath.Join(store, ".ephemeral")); err != nil {
+		t.Fatal(err)
+	}
+	if r := (run{env: env}).sandbox(t, "--", "true"); r.code != 125 || !strings.Contains(r.stderr, "symlink") {
+		t.Errorf("a run with a symlinked .ephemeral: %s", r)
+	}
+}
+
+// What diff lists and commit applies is what the command saw (issue 22):
+// under the kernel overlay a plain file ".wh.X" is a file (X stays), and
+// ".wh..." is no whiteout of the parent directory; a setuid file is marked
+// by diff and committed without setuid.
+func TestReviewWhiteoutsAndSetuid(t *testing.T) {
+	requires(t, UserNS)
+	name := reviewName(t)
+	parent := workdir(t)
+	cwd := filepath.Join(parent, "tree")
+	writeFile(t, filepath.Join(cwd, "victim"), "victim\n", 0o644)
+	writeFile(t, filepath.Join(parent, "sibling"), "sibling\n", 0o644)
+	script := `ls victim >/dev/null && touch .wh.victim .wh... && echo x > s && chmod 4777 s && ls victim`
+	r := run{dir: cwd}.sandbox(t, "--cow", "--name", name, "--", "sh", "-c", script)
+	if r.code != 0 || !strings.Contains(r.stdout, "victim") {
+		t.Fatalf("run (victim must still be there inside): %s", r)
+	}
+	d := run{dir: cwd}.sandbox(t, "diff", name)
+	if d.code != 0 {
+		t.Fatalf("diff: %s", d)
+	}
+	for _, l := range strings.Split(strings.TrimSpace(d.stdout), "\n") {
+		if strings.HasPrefix(l, "D ") {
+			t.Errorf("diff lists a deletion the command never made: %q\n%s", l, d.stdout)
+		}
+	}
+	if !strings.Contains(d.stdout, "A "+filepath.Join(cwd, ".wh...")+"\n") || !strings.Contains(d.stdout, "[setuid -rwsrwxrwx]") {
+		t.Errorf("diff lacks the plain .wh... file or the setuid mark:\n%s", d.stdout)
+	}
+	c := run{dir: cwd}.sandbox(t, "commit", name)
+	if c.code != 0 || !strings.Contains(c.stdout, "dropped") {
+		t.Fatalf("commit (want it to say setuid is dropped): %s", c)
+	}
+	for _, p := range []string{filepath.Join(cwd, "victim"), filepath.Join(parent, "sibling")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("commit deleted %s: %v", p, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(cwd, "s")); err != nil || fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 {
+		t.Errorf("committed s: %v %v, want no setuid", fi.Mode(), err)
+	}
+}
+
+// Under fuse-overlayfs root inside may set user.overlay.opaque, which the
+// engine passes through: diff and commit must not then delete the host's
+// entries of that directory, which the command's view still showed.
+func TestReviewFuseForgedOpaque(t *testing.T) {
+	requires(t, UserNS, SubIDs, Fuse)
+	name := reviewName(t)
+	cwd := workdir(t)
+	writeFile(t, filepath.Join(cwd, "d", "keep"), "keep\n", 0o644)
+	script := `python3 -c 'import os; os.setxattr("d", "user.overlay.opaque", b"y")' && touch d/new && ls d`
+	r := run{dir: cwd}.sandbox(t, "--overlay", "fuse", "--uid", "0", "--cow", "--name", name, "--", "sh", "-c", script)
+	if r.code != 0 || !strings.Contains(r.stdout, "keep") {
+		t.Fatalf("run (keep must show inside): %s", r)
+	}
+	d := run{dir: cwd}.sandbox(t, "diff", name)
+	if d.code != 0 || strings.Contains(d.stdout, "D ") || !strings.Contains(d.stdout, filepath.Join(cwd, "d", "new")) {
+		t.Fatalf("diff: want only the new file, no deletion: %s", d)
+	}
+	if c := (run{dir: cwd}).sandbox(t, "commit", name, filepath.Join(cwd, "d")); c.code != 0 {
+		t.Fatalf("commit: %s", c)
+	}
+	if _, err := os.Stat(filepath.Join(cwd, "d", "keep")); err != nil {
+		t.Errorf("commit deleted a host entry through a forged opaque xattr: %v", err)
+	}
+}
+
+// A tree deeper than PATH_MAX: diff lists it, and a commit that cannot
+// reach it says so in one short line (not a 4 KB one).
+func TestReviewDeepTree(t *testing.T) {
+	requires(t, UserNS)
+	name := reviewName(t)
+	cwd := workdir(t)
+	comp := strings.Repeat("d", 200)
+	// python3, not sh: dash refuses to cd past PATH_MAX.
+	script := "import os\nfor _ in range(25):\n    os.mkdir('" + comp + "'); os.chdir('" + comp + "')\nopen('leaf', 'w').close()"
+	if r := (run{dir: cwd}).sandbox(t, "--cow", "--name", name, "--", "python3", "-c", script); r.code != 0 {
+		t.Fatalf("run: %s", r)
+	}
+	d := run{dir: cwd}.sandbox(t, "diff", name)
+	if d.code != 0 || !strings.Contains(d.stdout, "/leaf\n") {
+		t.Fatalf("diff of a deep tree: exit %d, stderr %q", d.code, d.stderr)
+	}
+	c := run{dir: cwd}.sandbox(t, "commit", name)
+	if c.code != 0 && len(c.stderr) > 600 {
+		t.Errorf("commit error is %d bytes", len(c.stderr))
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(filepath.Join(cwd, comp)) })
+}
