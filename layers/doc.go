@@ -14,6 +14,8 @@
 //	    layers/KEY/path                the host path P this layer overlays (source of truth)
 //	    layers/KEY/upper               overlay upperdir: the changes to P
 //	    layers/KEY/work                overlay workdir
+//	    layers/KEY/engine              "kernel" or "fuse": the engine that last mounted it
+//	    commit-temps                   temporary names of the commit in progress (commit_temps.go)
 //	  .ephemeral/slot-N/               an unnamed sandbox: a slot of the pool, same layout
 //	  .ephemeral/.new-RANDOM/          a slot being made, renamed to slot-N once locked
 //	  .ephemeral/.old-RANDOM/          a slot being removed
@@ -41,12 +43,14 @@
 // # Upper directories
 //
 // Both kernel overlayfs (mounted with userxattr) and fuse-overlayfs write uppers
-// this package reads. An entry in an upper is an addition (A), or a modification
-// (M) when P/rel exists on the host. A whiteout deletes P/rel (D): a character
-// device 0:0, or a file ".wh.NAME" (fuse-overlayfs without mknod) that deletes
-// NAME. A directory is opaque, hiding the host directory's content, when it has
-// the xattr user.overlay.opaque, trusted.overlay.opaque or (fuse-overlayfs
-// without trusted.*) user.fuseoverlayfs.opaque = "y", or holds a file
+// this package reads; layers/KEY/engine names the one that last mounted the
+// layer (Engine), and only its markers count. An entry in an upper is an
+// addition (A), or a modification (M) when P/rel exists on the host. A
+// whiteout deletes P/rel (D): a character device 0:0, or under fuse-overlayfs
+// a file ".wh.NAME" that deletes NAME (NAME ".", ".." or holding '/' is
+// refused). A directory is opaque, hiding the host directory's content, when
+// it has the xattr user.overlay.opaque = "y" (kernel), or under fuse-overlayfs
+// user.fuseoverlayfs.opaque or trusted.overlay.opaque = "y" or a file
 // ".wh..wh..opq". An upper directory over a host non-directory replaces it (a
 // type change). A whiteout of a path the host lacks is no change. A directory that exists on the host is listed (M) only when its
 // permission bits differ: upper directories that only hold changed children are

@@ -83,17 +83,7 @@ func mkdirBelow(root, path string, perm uint32) error {
 	if err := unix.Mkdirat(pfd, base, perm); err != nil && !errors.Is(err, unix.EEXIST) {
 		return &os.PathError{Op: "mkdir", Path: path, Err: err}
 	}
-	var st unix.Stat_t
-	if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &os.PathError{Op: "lstat", Path: path, Err: err}
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		return nil
-	case unix.S_IFLNK:
-		return &SymlinkError{Path: path}
-	}
-	return fmt.Errorf("%s is not a directory", quoteShort(path))
+	return isDirEntry(pfd, base, path)
 }
 
 // readBelow reads a small file below root.
@@ -109,8 +99,13 @@ func readBelow(root, path string) ([]byte, error) {
 // checkEntry refuses a store entry (a sandbox's directory) that is a symlink
 // or not a directory; a missing one gives fs.ErrNotExist.
 func checkEntry(path string) error {
+	return isDirEntry(unix.AT_FDCWD, path, path)
+}
+
+// isDirEntry checks that name in dirfd is a directory, not a symlink.
+func isDirEntry(dirfd int, name, path string) error {
 	var st unix.Stat_t
-	if err := unix.Lstat(path, &st); err != nil {
+	if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		return &os.PathError{Op: "lstat", Path: path, Err: err}
 	}
 	switch st.Mode & unix.S_IFMT {
