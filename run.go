@@ -182,6 +182,7 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 			Argv: r.Cmd, Env: env, Dir: dir, UID: inUID, GID: inGID,
 			Hostname: r.Hostname, Mounts: mounts, Verbose: r.Verbose,
 			Caps: caps, Seccomp: filter, StopTimeout: r.StopTimeout,
+			NoMask: r.AllowNested,
 		},
 		Maps: maps,
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -42,8 +43,16 @@ func Mount(o Options) error {
 	if err := layers.RecordEngine(o.Chroot+o.Upper, layers.EngineFuse); err != nil {
 		return err
 	}
+	// The layers by names relative to their common directory, the
+	// daemon's working directory: its argv, which `ps` inside shows, then
+	// names no path of the store (the user's name, the home directory).
+	dir := filepath.Dir(o.Upper)
+	work, err := filepath.Rel(dir, o.Work)
+	if err != nil {
+		work = o.Work
+	}
 	opts := []string{
-		"lowerdir=" + escape(o.Lower), "upperdir=" + escape(o.Upper), "workdir=" + escape(o.Work),
+		"lowerdir=" + escape(o.Lower), "upperdir=" + escape(filepath.Base(o.Upper)), "workdir=" + escape(work),
 	}
 	if o.Squash {
 		opts = append(opts, "squash_to_root")
@@ -53,7 +62,7 @@ func Mount(o Options) error {
 	cmd := exec.Command(o.Binary, "-o", strings.Join(opts, ","), "/proc/self/fd/3")
 	cmd.ExtraFiles = []*os.File{o.Target}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: o.Chroot}
-	cmd.Dir = "/"
+	cmd.Dir = dir
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	// Not os/exec's default /dev/null: it is opened in init's current root,
 	// which has no /dev yet.

@@ -61,6 +61,11 @@ func buildRoot(cfg *Config, log *slog.Logger, host *int) error {
 			return fmt.Errorf("%s: %w", m, err)
 		}
 	}
+	if !cfg.NoMask {
+		if err := maskKernelFiles(); err != nil {
+			return err
+		}
+	}
 	if cfg.CgroupScope {
 		fd, err := unix.Open(oldRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -19,10 +20,19 @@ func overlay(m Mount, fuseBin string) error {
 	if m.Fuse {
 		return fuseMount(m, fuseBin)
 	}
+	// The upper and work directories by names relative to their common
+	// directory, made init's working directory for the call: the options
+	// in the command's /proc/self/mountinfo then name no path of the
+	// store (the user's name, the home directory).
+	dir, upper, work := relLayers(oldRoot+m.Upper, oldRoot+m.Work)
+	if err := unix.Chdir(dir); err != nil {
+		return fmt.Errorf("enter the layer directory: %w", err)
+	}
+	defer unix.Chdir("/") //nolint:errcheck // "/" of the base tmpfs, always there
 	// userxattr: overlayfs keeps its metadata in user.overlay.* xattrs, the
 	// only ones an unprivileged mounter may set (Linux 5.11+).
 	mnt, err := newFS("overlay", map[string]string{
-		"lowerdir": oldRoot + m.Src, "upperdir": oldRoot + m.Upper, "workdir": oldRoot + m.Work, "userxattr": "",
+		"lowerdir": oldRoot + m.Src, "upperdir": upper, "workdir": work, "userxattr": "",
 	}, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 	if err != nil {
 		if m.FuseFallback && fuseBin != "" {
@@ -56,11 +66,30 @@ func fuseMount(m Mount, bin string) error {
 		target = os.NewFile(uintptr(fd), m.Dst)
 	}
 	defer target.Close()
-	return fuseoverlay.Mount(fuseoverlay.Options{
+	err := fuseoverlay.Mount(fuseoverlay.Options{
 		Binary: bin, Chroot: oldRoot,
 		Lower: m.Src, Upper: m.Upper, Work: m.Work, Squash: m.Squash,
 		Target: target,
 	})
+	if err != nil || m.Dst != "/" || m.Src != "/" {
+		return err
+	}
+	// The host's /sys stays a read-only bind, as under the kernel engine's
+	// read-only "/": through fuse-overlayfs a write there was a copy-up of
+	// a sysfs file, and writing transparent_hugepage/enabled left the
+	// daemon spinning and the command in D state (issue 22).
+	return bind(Mount{Kind: Bind, Src: "/sys", Dst: "/sys", ReadOnly: true})
+}
+
+// relLayers returns the directory holding upper, and upper and work
+// relative to it.
+func relLayers(upper, work string) (dir, relUpper, relWork string) {
+	dir = filepath.Dir(upper)
+	relWork, err := filepath.Rel(dir, work)
+	if err != nil {
+		relWork = work
+	}
+	return dir, filepath.Base(upper), relWork
 }
 
 // hide covers a secret: a directory gets an empty read-only tmpfs, anything

@@ -74,6 +74,10 @@ type Config struct {
 	// CgroupScope says Go will name a cgroup that holds init: init then keeps
 	// a handle on the host's tree to reach it after pivot_root.
 	CgroupScope bool `json:"cgroupScope,omitempty"`
+	// NoMask leaves the kernel's files that tell about the host
+	// (/proc/cmdline, ...) unmasked: a nested namespace (--allow-nested)
+	// mounts a new proc or sysfs only where the one it sees is not covered.
+	NoMask bool `json:"noMask,omitempty"`
 	// StopTimeout is how many seconds the command has to end after a
 	// forwarded SIGTERM or SIGINT before init kills everything in the
 	// sandbox; negative: wait for ever.

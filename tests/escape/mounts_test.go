@@ -11,9 +11,10 @@ import (
 // The kernel's knobs stay out of reach: /proc/sys (core_pattern and
 // modprobe are the classic ways out of a container), /proc/sysrq-trigger and
 // /sys/kernel/uevent_helper cannot be opened for writing, and /sys is
-// read-only. Under --uid 0 the root is one fuse-overlayfs of the host's
-// (README), /sys included: there a new file in /sys lands in the sandbox's
-// upper layer, and must not appear in the host's sysfs.
+// read-only under every engine: under --uid 0 the root is one
+// fuse-overlayfs of the host's (README), and /sys a read-only bind over it
+// (through fuse-overlayfs a write to transparent_hugepage/enabled left the
+// daemon spinning and the command in D state, issue 22).
 func TestProcAndSysReadOnly(t *testing.T) {
 	knobs := []string{"/proc/sys/kernel/core_pattern", "/proc/sys/kernel/modprobe", "/proc/sys/kernel/hostname",
 		"/proc/sys/vm/drop_caches", "/proc/sysrq-trigger", "/sys/kernel/uevent_helper"}
@@ -23,10 +24,12 @@ func TestProcAndSysReadOnly(t *testing.T) {
 			"create:/sys/escape-test":  {"EROFS"},
 			"create:/proc/escape-test": {"ENOENT", "EACCES", "EROFS"},
 		}
-		if m.name != defaultMode.name {
-			want["create:/sys/escape-test"] = []string{"EROFS", "OK"}
-		}
+		thp := "/sys/kernel/mm/transparent_hugepage/enabled"
 		attempts := []string{"create:/sys/escape-test", "create:/proc/escape-test"}
+		if _, err := os.Stat(thp); err == nil {
+			want["openw:"+thp] = []string{"EROFS", "EACCES"}
+			attempts = append(attempts, "openw:"+thp)
+		}
 		for _, k := range knobs {
 			if _, err := os.Stat(k); err != nil {
 				want["openw:"+k] = []string{"ENOENT"} // the host's kernel has none either
@@ -176,5 +179,29 @@ func TestNestedMounts(t *testing.T) {
 	r = sandbox(t, "--allow-nested", "--uid", "0", "--cap-add", "SYS_ADMIN", "--", escapee, "do", "detach:"+secretDir)
 	if got := r.get("detach:" + secretDir); got != "EPERM" {
 		t.Errorf("--allow-nested --cap-add SYS_ADMIN: umount %s: %s, want EPERM from the filter:\n%s", secretDir, got, r)
+	}
+}
+
+// The kernel's files that tell about the host are masked, as runc's
+// maskedPaths are (issue 22): /proc/cmdline reads empty, /sys/firmware lists
+// nothing; and neither /proc/self/mountinfo's overlay options nor the
+// fuse-overlayfs daemon's command line name the store's paths (the user's
+// home). With --allow-nested nothing is masked, so that a nested proc mount
+// works (the kernel wants the proc it sees fully visible).
+func TestKernelFilesMasked(t *testing.T) {
+	inModes(t, func(t *testing.T, m mode) {
+		r := must(t, m.with("--", "sh", "-c", "wc -c < /proc/cmdline; ls -A /sys/firmware | wc -l")...)
+		if f := strings.Fields(r.stdout); len(f) != 2 || f[0] != "0" || f[1] != "0" {
+			t.Errorf("%s: /proc/cmdline or /sys/firmware not masked (want 0 bytes, 0 entries):\n%s", m.name, r)
+		}
+		r = must(t, m.with("--", "sh", "-c", "grep -h upperdir= /proc/self/mountinfo; ps -eo args | grep '[f]use-overlayfs'; true")...)
+		if strings.Contains(r.stdout, home) {
+			t.Errorf("%s: mountinfo's overlay options or the fuse daemon's argv name the store under %s:\n%s", m.name, home, r)
+		}
+	}, defaultMode, rootAll)
+	requires(t, UserNS)
+	r := must(t, "--allow-nested", "--", "sh", "-c", "wc -c < /proc/cmdline; unshare -Urmpf --mount-proc true && echo nested-proc")
+	if !strings.Contains(r.stdout, "nested-proc") {
+		t.Errorf("--allow-nested: a nested proc mount failed:\n%s", r)
 	}
 }
