@@ -149,12 +149,15 @@ type Published struct {
 	log   io.Writer
 	once  sync.Once
 	done  chan struct{}
+	// maxPending caps each TCP port's connections in flight (see
+	// publish_pending.go).
+	maxPending int
 }
 
 // Publish listens on every host port now, before the command starts, so that
 // a port in use or one only root may bind is a one-line error and exit 125.
 func Publish(ports []Port, log io.Writer) (*Published, error) {
-	p := &Published{ports: append([]Port(nil), ports...), log: log, done: make(chan struct{})}
+	p := &Published{ports: append([]Port(nil), ports...), log: log, done: make(chan struct{}), maxPending: maxPending}
 	for _, pt := range ports {
 		addr := net.JoinHostPort(pt.HostIP, strconv.Itoa(pt.HostPort))
 		var err error
@@ -250,14 +253,20 @@ func (p *Published) Close() {
 }
 
 func (p *Published) serveTCP(l net.Listener, pt Port, dial Dialer) {
+	gate := &pendingGate{pt: pt, max: p.maxPending, log: p.log}
 	for {
 		c, err := l.Accept()
 		if err != nil {
 			return
 		}
+		if !gate.enter() {
+			refuse(c)
+			continue
+		}
 		go func() {
 			defer c.Close()
 			f, err := dial("tcp", pt.Port)
+			gate.leave()
 			if err != nil {
 				fmt.Fprintf(p.log, "sandbox: --publish %s: %v\n", pt, err)
 				return

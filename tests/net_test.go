@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -607,4 +608,105 @@ func TestNetGvisorNetstackErrors(t *testing.T) {
 	if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, "CGO_ENABLED=0") || strings.Contains(r.stdout, "ran") {
 		t.Errorf("sandbox-netstack built with cgo: exit %d, %q; want 125 and one line naming CGO_ENABLED=0", r.code, r.stderr)
 	}
+}
+
+// -p caps the connections that wait for the sandbox to take them (issue 22):
+// a command that listens but never accepts (backlog 1) and 400 connections to
+// its published port. sandbox's descriptors stay far below one per
+// connection (before the cap, 400 connections left it holding 425), the
+// connections beyond the cap are reset, and --verbose says so.
+func TestNetPublishCapsPending(t *testing.T) {
+	requires(t, UserNS)
+	hp := freePort(t, "tcp")
+	cmd := exec.Command(bin, "-v", "-p", fmt.Sprintf("127.0.0.1:%d:8000", hp), "--", probe, "hold", "127.0.0.1:8000")
+	cmd.Dir = workdir(t)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(stop)
+	if sc := bufio.NewScanner(out); !sc.Scan() || sc.Text() != "listening" {
+		stop()
+		t.Fatalf("the server inside did not start: %s", stderr.String())
+	}
+	base := countFDs(t, cmd.Process.Pid)
+	const n = 400
+	var conns []net.Conn
+	reset := 0
+	for i := 0; i < n; i++ {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", hp), 5*time.Second)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "reset by peer"):
+			reset++
+		case err != nil:
+			t.Fatalf("connection %d: %v", i, err)
+		default:
+			conns = append(conns, c)
+		}
+	}
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	time.Sleep(time.Second) // the last ones accepted and dialled or refused
+	held := countFDs(t, cmd.Process.Pid) - base
+	// Each read on its own goroutine: once a deadline has passed, Go does
+	// not even look for the reset that may be waiting.
+	refused := make(chan bool, len(conns))
+	for _, c := range conns {
+		go func() {
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			_, err := c.Read(make([]byte, 1))
+			var ne net.Error
+			refused <- err != nil && !(errors.As(err, &ne) && ne.Timeout())
+		}()
+	}
+	for range conns {
+		if <-refused {
+			reset++
+		}
+	}
+	stop()
+	if held > 200 {
+		t.Errorf("%d connections that the sandbox never takes: sandbox holds %d more descriptors, want at most 200 (the cap is 128)", n, held)
+	}
+	if reset < n-200 {
+		t.Errorf("%d connections, %d reset; want at least %d refused beyond the cap", n, reset, n-200)
+	}
+	if !strings.Contains(stderr.String(), "wait for the sandbox to take them; refusing new ones") {
+		t.Errorf("--verbose does not say it refuses connections; its stderr ends:\n%s", tailOf(stderr.String(), 2000))
+	}
+	t.Logf("%d connections: %d reset, sandbox holds %d more descriptors", n, reset, held)
+}
+
+// countFDs counts the descriptors of process pid.
+func countFDs(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatalf("count the descriptors of sandbox: %v", err)
+	}
+	return len(ents)
+}
+
+// tailOf is the last n bytes of s.
+func tailOf(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"time"
 
@@ -37,6 +38,8 @@ func main() {
 		serve(os.Args[2])
 	case "echo":
 		echo(os.Args[2], os.Args[3])
+	case "hold":
+		hold(os.Args[2])
 	case "tiocsti":
 		fmt.Println("tiocsti", errno(tiocsti(0, '#')))
 	}
@@ -169,5 +172,31 @@ func serve(addr string) {
 		}
 		fmt.Fprintln(c, "hello-from-test-host")
 		c.Close()
+	}
+}
+
+// hold listens on the IPv4 TCP address addr with a backlog of 1 and never
+// accepts: a server that has stalled. The kernel queues a connection or two,
+// then drops further handshakes.
+func hold(addr string) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		fmt.Fprintln(os.Stderr, "hold: want IPv4:PORT:", addr)
+		os.Exit(2)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err == nil {
+		err = unix.Bind(fd, &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()})
+	}
+	if err == nil {
+		err = unix.Listen(fd, 1)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "hold:", err)
+		os.Exit(1)
+	}
+	fmt.Println("listening")
+	for {
+		time.Sleep(time.Hour)
 	}
 }
