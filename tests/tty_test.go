@@ -32,3 +32,34 @@ func TestTerminalJobControl(t *testing.T) {
 		t.Errorf("shell is not in the terminal's foreground process group:\n%s", s)
 	}
 }
+
+// The terminal has a name inside (issue 19, item 9): it is a pty of the
+// host's devpts, which the sandbox's own devpts does not show, so `tty`
+// printed "not a tty" and GPG_TTY=$(tty), ssh's and sudo-style prompts had
+// nothing to open. It is /dev/console inside, as under bubblewrap, and
+// reading the name back reaches the same terminal.
+func TestTerminalHasName(t *testing.T) {
+	requires(t, UserNS)
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skipf("requires script(1) from util-linux to make a terminal: %v", err)
+	}
+	inner := bin + ` -- sh -c 'tty; test -t 0 && echo stdin-tty; stty -F "$(tty)" size'`
+	cmd := exec.Command(script, "-q", "-e", "-c", "stty cols 77 rows 22; "+inner, "/dev/null")
+	cmd.Dir = workdir(t)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	s := strings.ReplaceAll(string(out), "\r", "")
+	if !strings.Contains(s, "/dev/console\n") || strings.Contains(s, "not a tty") {
+		t.Errorf("tty inside: want /dev/console:\n%s", s)
+	}
+	if !strings.Contains(s, "22 77") {
+		t.Errorf("the terminal reached by its name inside is not the caller's (size 22 77):\n%s", s)
+	}
+	// Without a terminal there is no /dev/console to find.
+	if out := must(t, "--", "sh", "-c", "test -e /dev/console && echo console || echo none"); strings.TrimSpace(out) != "none" {
+		t.Errorf("without a terminal /dev/console exists inside: %q", out)
+	}
+}

@@ -2,6 +2,8 @@ package userns
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -47,6 +49,9 @@ func makeDev(dst string) error {
 		unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV); err != nil {
 		return err
 	}
+	if err := bindConsole(dev); err != nil {
+		return err
+	}
 	links := [][2]string{
 		{"pts/ptmx", "ptmx"}, {"/proc/self/fd", "fd"},
 		{"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
@@ -72,4 +77,65 @@ func subMount(dir int, name, fstype string, opts map[string]string, attrs int) e
 		return fmt.Errorf("attach /dev/%s: %w", name, err)
 	}
 	return nil
+}
+
+// bindConsole binds the terminal the command inherits, if any, at
+// /dev/console (as bubblewrap does). The terminal is a pty of the host's
+// devpts, which the sandbox's new devpts does not show, so `tty`, ssh's and
+// gpg's prompts found no name for it ("not a tty"); ttyname(3) finds it as
+// /dev/console. The command holds the terminal already; the bind adds only
+// a name.
+//
+// The descriptor's own mount belongs to the parent's mount namespace, which
+// open_tree refuses to clone; the same terminal is reached by its path in
+// our copy of the host's tree (the link names it as the host sees it),
+// checked to be the same device and inode. A terminal with no such path
+// (one from another devpts) gets no name.
+//
+// Preconditions: after the first pivot_root (the host's tree at /oldroot,
+// its /proc showing init's descriptors).
+func bindConsole(dev int) error {
+	var path string
+	for _, fd := range []int{0, 1, 2} {
+		if p, ok := terminalPath(fd); ok {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		return nil
+	}
+	node, err := unix.OpenTree(unix.AT_FDCWD, path, unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_SYMLINK_NOFOLLOW)
+	if err != nil {
+		return nil // no name, as before; the terminal itself still works
+	}
+	defer unix.Close(node)
+	if err := create(dev, "console", false); err != nil {
+		return fmt.Errorf("create /dev/console: %w", err)
+	}
+	if err := unix.MoveMount(node, "", dev, "console", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+		return fmt.Errorf("bind the terminal at /dev/console: %w", err)
+	}
+	return nil
+}
+
+// terminalPath returns the path below /oldroot/dev of the terminal open on fd,
+// if fd is a terminal and the path leads to that very device.
+func terminalPath(fd int) (string, bool) {
+	if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
+		return "", false
+	}
+	link, err := os.Readlink(fmt.Sprintf("%s/proc/self/fd/%d", oldRoot, fd))
+	if err != nil || !strings.HasPrefix(link, "/dev/") {
+		return "", false
+	}
+	p := oldRoot + link
+	var a, b unix.Stat_t
+	if unix.Fstat(fd, &a) != nil || unix.Fstatat(unix.AT_FDCWD, p, &b, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return "", false
+	}
+	if a.Mode&unix.S_IFMT != unix.S_IFCHR || b.Mode&unix.S_IFMT != unix.S_IFCHR || a.Rdev != b.Rdev || a.Ino != b.Ino || a.Dev != b.Dev {
+		return "", false
+	}
+	return p, true
 }

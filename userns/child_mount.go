@@ -61,6 +61,11 @@ func buildRoot(cfg *Config, log *slog.Logger, host *int) error {
 			return fmt.Errorf("%s: %w", m, err)
 		}
 	}
+	if cfg.NetLo {
+		if err := mountOwnSysfs(); err != nil {
+			return err
+		}
+	}
 	if !cfg.NoMask {
 		if err := maskKernelFiles(); err != nil {
 			return err

@@ -45,7 +45,8 @@ type Config struct {
 	GID      uint32   `json:"gid"`
 	Hostname string   `json:"hostname,omitempty"`
 	Mounts   []Mount  `json:"mounts"`
-	// NetLo brings up the loopback interface of the new network namespace.
+	// NetLo says the sandbox has a network namespace of its own: init
+	// brings up its loopback interface and mounts a sysfs of it on /sys.
 	NetLo bool `json:"netLo"`
 	// QuickIPv6 makes interfaces created later in the namespace take their
 	// IPv6 address from the first router advertisement at once (no
