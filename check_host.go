@@ -204,7 +204,15 @@ func checkNetwork(ctx context.Context, env *checkEnv) checkResult {
 	}
 	res := sandboxTrue(ctx, env, "--net", "user")
 	if res.code != 0 {
-		return checkFail(fmt.Sprintf("%s; sandbox --net user -- true: %s", found, res.describe()), res.fix())
+		fix := res.fix()
+		said := strings.TrimSuffix(res.describe(), "; fix: "+fix) // said once, as the fix
+		if fix == seeOtherLines {
+			fix = "sandbox -v --net user -- true shows the helper's own messages"
+		}
+		return checkFail(fmt.Sprintf("%s; sandbox --net user -- true: %s", found, said), fix)
+	}
+	if res.stderr != "" { // which stack it took instead of pasta, and why
+		return checkOK(found + "; sandbox --net user -- true works; it said: " + res.stderr)
 	}
 	return checkOK(found + "; sandbox --net user -- true works")
 }

@@ -83,8 +83,11 @@ func (r runResult) fix() string {
 			return fix
 		}
 	}
-	return "see the other FAIL lines"
+	return seeOtherLines
 }
+
+// seeOtherLines is fix's answer when the run's error names no fix.
+const seeOtherLines = "see the other FAIL lines"
 
 // checkRun runs `sandbox -- true` with the user's [defaults]: the exit status
 // of the whole check.

@@ -22,8 +22,9 @@ type NetFlags struct {
 	CIDR              string   `name:"cidr" help:"Subnet of the user-mode network (default 10.0.2.0/24: the sandbox is .100, the gateway .2, DNS .3, or .2 with gvisor)." placeholder:"CIDR" group:"Network"`
 	Publish           []string `short:"p" sep:"none" help:"Forward a host port to PORT on the sandbox's 127.0.0.1 (repeatable; any --net but host). The host side listens on every address unless IP is given; PORT alone (or IP::PORT) takes a host port the kernel picks, printed on stderr." placeholder:"[[IP:]HOSTPORT[-LAST]:]PORT[-LAST][/tcp|/udp]" group:"Network"`
 
-	picked bool           // --net user chose the stack
-	ports  []network.Port // --publish, parsed
+	picked  bool           // --net user chose the stack
+	skipped string         // why --net user passed over pasta, if it did
+	ports   []network.Port // --publish, parsed
 }
 
 func (n *NetFlags) validate() error {
@@ -33,7 +34,13 @@ func (n *NetFlags) validate() error {
 		}
 		n.Net = network.Host
 	}
-	mode, err := network.Pick(n.Net)
+	var mode string
+	var err error
+	if n.Net == network.User {
+		mode, n.skipped, err = network.PickUser()
+	} else {
+		mode, err = network.Pick(n.Net)
+	}
 	if err != nil {
 		return err
 	}
@@ -133,7 +140,11 @@ func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
 	if !network.IsUser(r.Net) {
 		return nr, nil
 	}
-	if r.picked && r.Verbose {
+	switch {
+	case r.skipped != "":
+		// Said without -v: not the stack the user would expect.
+		fmt.Fprintf(os.Stderr, "sandbox: --net user: %s; using %s\n", r.skipped, r.Net)
+	case r.picked && r.Verbose:
 		fmt.Fprintf(os.Stderr, "sandbox: --net user: using %s\n", r.Net)
 	}
 	dir := v.sb.Dir

@@ -64,20 +64,35 @@ func Pick(mode string) (string, error) {
 		}
 		return mode, nil
 	case User:
-		// The issue's order: pasta (the faster stack), then slirp4netns.
-		// Both now end with sandbox even when it is SIGKILLed (keeper.go,
-		// slirp.go's exit fd).
-		for _, m := range []string{Pasta, Slirp4netns} {
-			if _, err := exec.LookPath(m); err == nil {
-				return m, nil
-			}
-		}
-		if _, err := findNetstack(); err == nil {
-			return Gvisor, nil
-		}
-		return "", fmt.Errorf("--net user: none of pasta, slirp4netns and sandbox-netstack is installed; fix: apt install passt (or slirp4netns)")
+		m, _, err := PickUser()
+		return m, err
 	}
 	return "", fmt.Errorf("--net %q: want none, host, user, pasta, slirp4netns or gvisor", mode)
+}
+
+// PickUser resolves --net user: pasta (the faster stack), then slirp4netns,
+// then sandbox-netstack, the first installed. pasta is passed over when the
+// host has no default route, which it needs (issue 21): skipped then says
+// why, for the user to see which stack was taken instead.
+func PickUser() (mode, skipped string, err error) {
+	var have []string
+	for _, m := range []string{Pasta, Slirp4netns} {
+		if _, err := exec.LookPath(m); err == nil {
+			have = append(have, m)
+		}
+	}
+	if _, err := findNetstack(); err == nil {
+		have = append(have, Gvisor)
+	}
+	switch {
+	case len(have) == 0:
+		return "", "", fmt.Errorf("--net user: none of pasta, slirp4netns and sandbox-netstack is installed; fix: apt install passt (or slirp4netns)")
+	case have[0] == Pasta && len(have) > 1 && !hostHasDefaultRoute():
+		// Without another stack, pasta still tries: a later pasta may do
+		// without the route, and its error says what to do if not.
+		return have[1], "pasta needs a default route, and this host has none", nil
+	}
+	return have[0], "", nil
 }
 
 func pkg(mode string) string {

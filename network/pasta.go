@@ -3,11 +3,11 @@ package network
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -37,8 +37,10 @@ func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	}
 	args = append(args, strconv.Itoa(pid))
 	// Through the keeper (keeper.go): it ends pasta even after a SIGKILL of
-	// sandbox, which pasta's own parent-death signal does not survive.
-	cmd, exitW, err := keep(append([]string{bin}, args...), o.Log)
+	// sandbox, which pasta's own parent-death signal does not survive. Its
+	// last words go in the error if it fails.
+	var said tail
+	cmd, exitW, err := keep(append([]string{bin}, args...), io.MultiWriter(o.Log, &said))
 	if err != nil {
 		return nil, err
 	}
@@ -53,12 +55,12 @@ func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	route := fmt.Sprintf("/proc/%d/net/route", pid)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if b, err := os.ReadFile(route); err == nil && hasDefaultRoute(string(b), "tap0") {
+		if b, err := os.ReadFile(route); err == nil && defaultRoute4(string(b), "tap0") {
 			return &Net{DNS: at(3), cleanup: stop}, nil
 		}
 		select {
 		case err := <-exited:
-			return nil, fmt.Errorf("pasta exited before the network was up (run with -v to see why): %v", err)
+			return nil, pastaFailed(said.lastLine(), err)
 		case <-ctx.Done():
 			stop()
 			return nil, fmt.Errorf("pasta: %w", ctx.Err())
@@ -71,12 +73,20 @@ func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	}
 }
 
-func hasDefaultRoute(table, dev string) bool {
-	for _, l := range strings.Split(table, "\n") {
-		f := strings.Fields(l)
-		if len(f) > 2 && f[0] == dev && f[1] == "00000000" {
-			return true
-		}
+// pastaFailed is the error for a pasta that exited before the network was up:
+// its own last line, and the fix when the cause is the one we know.
+func pastaFailed(last string, err error) error {
+	if last == "" {
+		return fmt.Errorf("pasta exited before the network was up (run with -v to see why): %v", err)
 	}
-	return false
+	if !hostHasDefaultRoute() {
+		fix := "--net user, which takes slirp4netns or sandbox-netstack then (they work without one)"
+		if _, err := exec.LookPath(Slirp4netns); err != nil {
+			if _, err := findNetstack(); err != nil {
+				fix = "apt install slirp4netns, which works without one (--net user takes it then)"
+			}
+		}
+		return fmt.Errorf("pasta exited before the network was up: %s (pasta needs a default route, and this host has none); fix: %s", last, fix)
+	}
+	return fmt.Errorf("pasta exited before the network was up: %s", last)
 }
