@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -84,9 +83,15 @@ func noSystemd(err error) checkResult {
 	why, fix := busProblem()
 	found := msg + ": " + why + "; limits (--memory, --cpus, --pids, --io-weight) are refused, runs without limits work"
 	if dir, ok := systemdcgroup.OwnCgroup(); ok {
-		b, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
-		found = fmt.Sprintf("%s: %s; --cgroup auto limits use your own delegated cgroup %s instead (controllers: %s)",
-			msg, why, dir, listOrNone(strings.Fields(string(b))))
+		// What the run reads: the controllers enabled for the children
+		// of our cgroup, where its cgroup would be made.
+		enabled, _ := systemdcgroup.EnabledForChildren(dir)
+		found = fmt.Sprintf("%s: %s; --cgroup auto limits use your own delegated cgroup %s instead (enabled for its children: %s)",
+			msg, why, dir, listOrNone(enabled))
+		if missing := systemdcgroup.MissingControllers(limitControllers, enabled); len(missing) > 0 {
+			found += fmt.Sprintf(", so %s refused there", limitFlags(missing))
+			fix = fmt.Sprintf("%s; or enable %s in %s/cgroup.subtree_control", fix, strings.Join(missing, " "), dir)
+		}
 	}
 	return checkWarn(found, fix)
 }

@@ -17,6 +17,18 @@ type OwnScope struct {
 	dir string
 }
 
+// EnabledForChildren returns the controllers enabled in dir's
+// cgroup.subtree_control: what a child cgroup of dir, such as the one
+// StartOwnScope makes, can be limited by (cgroup.controllers lists what dir
+// itself has, which is not the same).
+func EnabledForChildren(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if err != nil {
+		return nil, fmt.Errorf("read %s/cgroup.subtree_control: %w", dir, err)
+	}
+	return strings.Fields(string(b)), nil
+}
+
 // StartOwnScope makes cgroup name below parent (from OwnCgroup), sets the
 // limits there and moves pid into it. The controllers the limits need must
 // already be enabled in parent's cgroup.subtree_control: enabling them would
@@ -25,11 +37,11 @@ func StartOwnScope(parent, name string, pid int, l Limits) (*OwnScope, error) {
 	if err := l.Validate(); err != nil {
 		return nil, err
 	}
-	b, err := os.ReadFile(filepath.Join(parent, "cgroup.subtree_control"))
+	enabled, err := EnabledForChildren(parent)
 	if err != nil {
-		return nil, fmt.Errorf("read %s/cgroup.subtree_control: %w", parent, err)
+		return nil, err
 	}
-	if missing := MissingControllers(l.Controllers(), strings.Fields(string(b))); len(missing) > 0 {
+	if missing := MissingControllers(l.Controllers(), enabled); len(missing) > 0 {
 		return nil, &MissingControllersError{Scope: parent, Missing: missing,
 			Advice: fmt.Sprintf("your own cgroup %s does not enable %s for its children; fix: enable them in its cgroup.subtree_control (it must hold no process), or run under a systemd user manager",
 				parent, strings.Join(missing, ","))}
