@@ -150,7 +150,7 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 	if r.GID >= 0 {
 		inGID = uint32(r.GID)
 	}
-	maps, err := planMaps(r.Map, inUID, inGID, uid, gid)
+	maps, err := planMaps(r.mapMode(inUID, inGID), inUID, inGID, uid, gid)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -34,6 +34,28 @@ func TestIDsSubIDMap(t *testing.T) {
 	}
 }
 
+// --map auto takes sub-IDs only where the run can use other IDs (issue 15):
+// a plain non-root run gets a one-line map (no setuid helper on the start-up
+// path), root inside, a named sandbox or --cap-add get the sub-ID ranges.
+func TestIDsAutoMap(t *testing.T) {
+	requires(t, UserNS, NewUIDMap, SubUID, NotRoot)
+	count := func(args ...string) int {
+		t.Helper()
+		out := must(t, append(args, "--", "sh", "-c", "cat /proc/self/uid_map")...)
+		return len(lines(out))
+	}
+	if n := count(); n != 1 {
+		t.Errorf("plain run: uid_map has %d lines, want 1 (a single-ID map)", n)
+	}
+	name := fmt.Sprintf("automap-%d", os.Getpid())
+	defer sandbox(t, "", nil, "rm", name)
+	for _, args := range [][]string{{"--uid", "0"}, {"--name", name}, {"--cap-add", "CHOWN"}, {"--map", "subids"}} {
+		if n := count(args...); n < 2 {
+			t.Errorf("%q: uid_map has %d lines, want the sub-ID ranges too", args, n)
+		}
+	}
+}
+
 func TestIDsSingleMap(t *testing.T) {
 	requires(t, UserNS, NotRoot)
 	out := must(t, "--map", "single", "--", "sh", "-c", "id -u; cat /proc/self/uid_map; cat /proc/self/setgroups")
