@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"sandbox/idmap"
 )
 
 // StageRemove is the role of a helper that removes directory trees inside a
@@ -24,41 +21,16 @@ const StageRemove = "rm"
 //
 // Runs in the parent.
 func RemoveAll(ctx context.Context, maps IDMaps, paths ...string) error {
-	syncR, syncW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("create sync pipe: %w", err)
-	}
-	defer syncW.Close()
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/exe",
-		Args:       append([]string{"sandbox-rm"}, paths...),
-		Env:        []string{StageEnv + "=" + StageRemove},
-		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{syncR}, // fd 3: closed once the maps are written
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWUSER,
-			Pdeathsig:  syscall.SIGKILL,
-			// DAC_OVERRIDE and FOWNER across the exec, whatever the IDs.
-			AmbientCaps: []uintptr{unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_DAC_READ_SEARCH},
-		},
+		Path:   "/proc/self/exe",
+		Args:   append([]string{"sandbox-rm"}, paths...),
+		Env:    []string{StageEnv + "=" + StageRemove},
+		Stderr: os.Stderr,
 	}
-	if !maps.useHelpers() {
-		cmd.SysProcAttr.UidMappings = toSys(maps.UID)
-		cmd.SysProcAttr.GidMappings = toSys(maps.GID)
+	// DAC_OVERRIDE and FOWNER across the exec, whatever the IDs.
+	if err := StartMapped(ctx, maps, cmd, []uintptr{unix.CAP_DAC_OVERRIDE, unix.CAP_FOWNER, unix.CAP_DAC_READ_SEARCH}); err != nil {
+		return err
 	}
-	if err := cmd.Start(); err != nil {
-		syncR.Close()
-		return fmt.Errorf("start remover: %w", err)
-	}
-	syncR.Close()
-	if maps.useHelpers() {
-		if err := idmap.Apply(ctx, maps.NewUIDMap, maps.NewGIDMap, cmd.Process.Pid, maps.UID, maps.GID); err != nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-			return fmt.Errorf("map IDs for the remover: %w", err)
-		}
-	}
-	syncW.Close()
 	if err := cmd.Wait(); err != nil {
 		return fmt.Errorf("remove %v in a user namespace: %w", paths, err)
 	}
@@ -68,10 +40,7 @@ func RemoveAll(ctx context.Context, maps IDMaps, paths ...string) error {
 // Remove is the remover's main: it waits until its IDs are mapped, then
 // removes each path given as an argument. It returns the exit status.
 func Remove(paths []string) int {
-	sync := os.NewFile(3, "sync")
-	buf := make([]byte, 1)
-	_, _ = sync.Read(buf) // EOF once the parent wrote the maps
-	sync.Close()
+	WaitMapped()
 	status := 0
 	for _, p := range paths {
 		if err := os.RemoveAll(p); err != nil {
