@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"sandbox/idmap"
+	"sandbox/network"
 	"sandbox/userns"
 )
 
@@ -18,10 +19,13 @@ import (
 // an ephemeral layer (a named one may hold files of sub-IDs from a --uid 0
 // run). Host files of other users show as nobody inside under either map,
 // so such a run sees the same; it saves newuidmap and newgidmap, two setuid
-// execs that cost ~3 ms on every start (issue 15).
+// execs that cost ~3 ms on every start (issue 15). Not with slirp4netns: its
+// own confinement (--enable-sandbox) becomes root in the sandbox's user
+// namespace, which a single-ID map leaves unmapped ("setegid(0)", "parent
+// failed").
 func (r *RunCmd) mapMode(inUID, inGID uint32) string {
 	if r.Map == "auto" && inUID != 0 && inGID != 0 && len(r.CapAdd) == 0 &&
-		r.Rootfs == "" && r.Name == "" && !r.Cow {
+		r.Rootfs == "" && r.Name == "" && !r.Cow && r.Net != network.Slirp4netns {
 		return "single"
 	}
 	return r.Map
