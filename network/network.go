@@ -72,8 +72,8 @@ func Pick(mode string) (string, error) {
 
 // PickUser resolves --net user: pasta (the faster stack), then slirp4netns,
 // then sandbox-netstack, the first installed. pasta is passed over when the
-// host has no default route, which it needs (issue 21): skipped then says
-// why, for the user to see which stack was taken instead.
+// host has no IPv4 default route, which it needs (issue 21): skipped then
+// says why, for the user to see which stack was taken instead.
 func PickUser() (mode, skipped string, err error) {
 	var have []string
 	for _, m := range []string{Pasta, Slirp4netns} {
@@ -87,10 +87,9 @@ func PickUser() (mode, skipped string, err error) {
 	switch {
 	case len(have) == 0:
 		return "", "", fmt.Errorf("--net user: none of pasta, slirp4netns and sandbox-netstack is installed; fix: apt install passt (or slirp4netns)")
-	case have[0] == Pasta && len(have) > 1 && !hostHasDefaultRoute():
-		// Without another stack, pasta still tries: a later pasta may do
-		// without the route, and its error says what to do if not.
-		return have[1], "pasta needs a default route, and this host has none", nil
+	case have[0] == Pasta && len(have) > 1 && !hostHasDefaultRoute4():
+		// Without another stack, pasta's error says what to do.
+		return have[1], noRouteForPasta, nil
 	}
 	return have[0], "", nil
 }

@@ -27,6 +27,16 @@ func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	if err != nil {
 		return nil, fmt.Errorf("pasta not found; fix: apt install passt")
 	}
+	if !hostHasDefaultRoute4() {
+		// pasta would exit, or run without IPv4 while we wait for it.
+		fix := "--net user, which takes slirp4netns or sandbox-netstack then (they need no route)"
+		if _, err := exec.LookPath(Slirp4netns); err != nil {
+			if _, err := findNetstack(); err != nil {
+				fix = "apt install slirp4netns, which needs no route (--net user takes it then)"
+			}
+		}
+		return nil, fmt.Errorf("--net pasta: %s; fix: %s", noRouteForPasta, fix)
+	}
 	at := func(n byte) string { return subnetAt(ipnet, n) }
 	ones, _ := ipnet.Mask.Size()
 	args := []string{"--foreground", "--ns-ifname=tap0", "--mtu=" + strconv.Itoa(o.MTU), "--config-net",
@@ -73,20 +83,14 @@ func startPasta(ctx context.Context, o Options, ipnet *net.IPNet, pid int) (*Net
 	}
 }
 
-// pastaFailed is the error for a pasta that exited before the network was up:
-// its own last line, and the fix when the cause is the one we know.
+// noRouteForPasta is why pasta cannot serve this host.
+const noRouteForPasta = "pasta needs an IPv4 default route, and this host has none"
+
+// pastaFailed is the error for a pasta that exited before the network was up,
+// with its own last line.
 func pastaFailed(last string, err error) error {
 	if last == "" {
 		return fmt.Errorf("pasta exited before the network was up (run with -v to see why): %v", err)
-	}
-	if !hostHasDefaultRoute() {
-		fix := "--net user, which takes slirp4netns or sandbox-netstack then (they work without one)"
-		if _, err := exec.LookPath(Slirp4netns); err != nil {
-			if _, err := findNetstack(); err != nil {
-				fix = "apt install slirp4netns, which works without one (--net user takes it then)"
-			}
-		}
-		return fmt.Errorf("pasta exited before the network was up: %s (pasta needs a default route, and this host has none); fix: %s", last, fix)
 	}
 	return fmt.Errorf("pasta exited before the network was up: %s", last)
 }
