@@ -4,7 +4,6 @@ import (
 	"context"
 	"os/exec"
 
-	"sandbox/layers"
 	"time"
 
 	"errors"
@@ -204,83 +203,6 @@ func needsFuse(mounts []userns.Mount) bool {
 		}
 	}
 	return false
-}
-
-// mounts is the whole view, in order: the host's root (read-only with a
-// copy-on-write layer per directory, or one fuse-overlayfs), /proc /dev /tmp,
-// the current directory read-write (unless --cow), the hidden secrets, then the
-// user's --ro/--rw/--tmpfs in the order given.
-func (r *RunCmd) mounts(cwd string, log *slog.Logger) (*view, []userns.Mount, error) {
-	v, plan, err := r.planOverlays(log)
-	if err != nil {
-		return nil, nil, err
-	}
-	if r.Rootfs != "" {
-		// Another system's tree: nothing of the host's session belongs in it.
-		plan = append(plan, userns.BasePlan("")...)
-		return v, plan, r.userMounts(v, &plan, cwd)
-	}
-	plan = append(plan, userns.BasePlan(runtimeDir())...)
-	// /etc/resolv.conf often points into /run (systemd-resolved): bind that
-	// directory back, read-only, so name resolution keeps working.
-	if real, err := filepath.EvalSymlinks("/etc/resolv.conf"); err == nil && strings.HasPrefix(real, "/run/") {
-		dir := filepath.Dir(real)
-		plan = append(plan, userns.Mount{Kind: userns.Bind, Src: dir, Dst: dir, ReadOnly: true})
-	}
-	switch {
-	case r.Cow:
-		log.Debug("--cow: the current directory is copy-on-write too")
-	case cwd == "/":
-		log.Debug("current directory is /: not bound writable")
-	default:
-		plan = append(plan, userns.Mount{Kind: userns.Bind, Src: cwd, Dst: cwd})
-	}
-	hides, err := r.hideMounts(cwd)
-	if err != nil {
-		v.close(nil, 0)
-		return nil, nil, err
-	}
-	plan = append(plan, hides...)
-	// The layers themselves: the command must not reach its own upper
-	// directories through the host's tree.
-	if store, err := layers.DefaultStore(); err == nil {
-		if real, err := filepath.EvalSymlinks(store.Root); err == nil {
-			plan = append(plan, userns.Mount{Kind: userns.Hide, Src: real, Dst: real})
-		}
-	}
-	return v, plan, r.userMounts(v, &plan, cwd)
-}
-
-// userMounts appends the user's --ro/--rw/--tmpfs in the order given.
-func (r *RunCmd) userMounts(v *view, plan *[]userns.Mount, cwd string) error {
-	// kong keeps repeated flags of each kind in order, but not the order
-	// between kinds; walk the original argv to interleave them as typed.
-	argv := r.argv
-	if argv == nil {
-		argv = os.Args[1:]
-	}
-	for _, f := range orderedMountFlags(argv, r) {
-		var m userns.Mount
-		var err error
-		switch f.flag {
-		case "--tmpfs":
-			m, err = userns.ParseTmpfs(f.value)
-		default:
-			m, err = userns.ParseBind(f.value, cwd, f.flag == "--ro")
-			if err == nil {
-				// Init sees the host under another root: hand it a path
-				// with no symlink left to resolve.
-				m.Src, err = resolveSource(m.Src)
-			}
-		}
-		if err != nil {
-			v.close(nil, 0)
-			return fmt.Errorf("%s %w", f.flag, err)
-		}
-		m.FromFlag = true
-		*plan = append(*plan, m)
-	}
-	return nil
 }
 
 func resolveSource(p string) (string, error) {

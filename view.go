@@ -58,7 +58,8 @@ type view struct {
 	sb        *layers.Sandbox
 	maps      userns.IDMaps // inside ID 0 at the caller: for removing what the command left
 	ephemeral bool
-	announce  bool // --cow without --name: say at exit where the changes are
+	announce  bool     // --cow without --name: say at exit where the changes are
+	watch     *watcher // protected paths that did not exist: kept from being created
 }
 
 // planOverlays opens the sandbox's layers and returns the mounts that make the
@@ -125,7 +126,14 @@ func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
 
 // close records the run and removes an ephemeral sandbox.
 func (v *view) close(argv []string, status int) {
-	if v == nil || v.sb == nil {
+	if v == nil {
+		return
+	}
+	for _, note := range v.watch.stop() {
+		fmt.Fprintln(os.Stderr, note)
+	}
+	v.watch = nil
+	if v.sb == nil {
 		return
 	}
 	if v.ephemeral {

@@ -127,6 +127,8 @@ func apply(m Mount, cfg *Config) error {
 		return overlay(m, cfg.FuseOverlayfs)
 	case Hide:
 		return hide(m)
+	case Rebind:
+		return rebind(m)
 	}
 	return fmt.Errorf("unknown mount kind %q", m.Kind)
 }

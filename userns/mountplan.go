@@ -24,6 +24,13 @@ const (
 	// Hide covers Dst: an empty, read-only tmpfs on a directory, /dev/null on
 	// anything else.
 	Hide MountKind = "hide"
+	// Rebind clones what Dst already shows inside the new root onto itself:
+	// read-only (ReadOnly) to protect it inside a writable bind, or as it is,
+	// to make it a mount point, which the command can neither rename nor
+	// remove (EBUSY), so a protected path below it cannot be swapped out by
+	// renaming its parent. Dst's last component is not followed: a symlink
+	// is pinned itself (its target is protected by a step of its own).
+	Rebind MountKind = "rebind"
 )
 
 // Mount is one step of the filesystem plan. Steps run in order, inside the new
@@ -58,6 +65,11 @@ func (m Mount) String() string {
 			mode = "ro"
 		}
 		return fmt.Sprintf("bind %s %s (%s)", m.Src, m.Dst, mode)
+	case Rebind:
+		if m.ReadOnly {
+			return fmt.Sprintf("protect %s (ro)", m.Dst)
+		}
+		return fmt.Sprintf("pin %s", m.Dst)
 	case Overlay:
 		how := "kernel"
 		if m.Fuse {
