@@ -30,7 +30,7 @@ type RunCmd struct {
 	ClearEnv bool     `name:"clearenv" help:"Start from an empty environment (then --env adds)."`
 	Chdir    string   `help:"Directory to start in, inside (default: the current directory)." placeholder:"DIR"`
 	Map      string   `enum:"auto,subids,single" default:"auto" help:"ID map: subids (your /etc/subuid ranges via newuidmap), single (only your own ID), auto (subids when possible, else single)."`
-	RW       []string `name:"rw" sep:"none" help:"Bind host PATH read-write at DEST (default: the same path) (repeatable)." placeholder:"PATH[:DEST]"`
+	RW       []string `name:"rw" sep:"none" help:"Bind host PATH read-write at DEST (default: the same path) (repeatable); naming a protected path (.git, .git/hooks, ~/.bashrc) opens it on purpose." placeholder:"PATH[:DEST]"`
 	RO       []string `name:"ro" sep:"none" help:"Bind host PATH read-only at DEST (repeatable)." placeholder:"PATH[:DEST]"`
 	Tmpfs    []string `sep:"none" help:"Mount an empty tmpfs at DEST (repeatable)." placeholder:"DEST"`
 	Verbose  bool     `short:"v" help:"Say what sandbox does, on stderr."`
