@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,7 +37,7 @@ func (e *ConflictError) Error() string {
 		}
 		list = append(list, quoteShort(p))
 	}
-	return fmt.Sprintf("%d host paths changed since the sandbox started using them, and committing would overwrite that (use force to do it anyway): %s",
+	return fmt.Sprintf("%d host paths changed since the sandbox started using them, and committing would overwrite that (sandbox commit --force overwrites them anyway): %s",
 		len(e.Paths), strings.Join(list, ", "))
 }
 
@@ -145,6 +146,17 @@ func selectChanges(all []Change, paths []string) ([]Change, error) {
 		roots[i] = filepath.Clean(p)
 	}
 	keep := make([]bool, len(all))
+	// A path that selects nothing is most likely a typo: committing the
+	// rest and saying nothing would hide that.
+	var none []string
+	for _, r := range roots {
+		if !slices.ContainsFunc(all, func(c Change) bool { return underAny(c.Path, []string{r}) }) {
+			none = append(none, quoteShort(r))
+		}
+	}
+	if len(none) > 0 {
+		return nil, fmt.Errorf("no change at or under %s (see sandbox diff)", strings.Join(none, ", "))
+	}
 	byPath := map[string][]int{}
 	for i, c := range all {
 		byPath[c.Path] = append(byPath[c.Path], i)

@@ -160,6 +160,15 @@ func TestCommitPathsFilter(t *testing.T) {
 	if _, _, err := f.commit(CommitOptions{Paths: []string{"relative"}}); err == nil {
 		t.Fatal("relative path accepted")
 	}
+	// A path with no change under it (a typo) commits nothing, not even
+	// the changes the other paths select, and says so.
+	_, _, err = f.commit(CommitOptions{Paths: []string{f.h("a/other"), f.h("nosuch")}})
+	if err == nil || !strings.Contains(err.Error(), "no change at or under "+f.h("nosuch")) {
+		t.Fatalf("commit of a path without changes = %v", err)
+	}
+	if _, err := os.Lstat(f.h("a/other")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a commit that failed its check wrote %s: %v", f.h("a/other"), err)
+	}
 }
 
 func TestCommitDryRun(t *testing.T) {

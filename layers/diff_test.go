@@ -151,3 +151,36 @@ func TestDiffFuseOverlayfsOpaqueXattr(t *testing.T) {
 		t.Fatalf("Diff = %q", s)
 	}
 }
+
+// diff -p: text files as a unified diff, anything else by its line, and a
+// file whose content could rewrite the terminal only named.
+func TestPatch(t *testing.T) {
+	f := newFixture(t)
+	write(t, f.h("mod"), "one\ntwo\nthree\n", 0o644)
+	write(t, f.h("gone"), "bye\n", 0o644)
+	write(t, f.h("chmod"), "same\n", 0o644)
+	write(t, f.h("esc"), "fine\n", 0o644)
+	f.begin()
+	write(t, f.u("mod"), "one\n2\nthree\n", 0o644)
+	write(t, f.u("new"), "hello\n", 0o644)
+	mkWhiteout(t, f.u("gone"))
+	write(t, f.u("chmod"), "same\n", 0o755)
+	write(t, f.u("esc"), "fine\n\x1b[1A\x1b[2Khidden\n", 0o644)
+	mkdir(t, f.u("dir"), 0o755)
+	var out strings.Builder
+	for _, c := range f.diff() {
+		if err := c.Patch(&out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := f.h("")
+	want := "M " + h + "/chmod: mode -rw-r--r-- -> -rwxr-xr-x\n" +
+		"A " + h + "/dir\n" +
+		"M " + h + "/esc: not shown: not plain text\n" +
+		"--- a" + h + "/gone\n+++ /dev/null\n@@ -1 +0,0 @@\n-bye\n" +
+		"--- a" + h + "/mod\n+++ b" + h + "/mod\n@@ -1,3 +1,3 @@\n one\n-two\n+2\n three\n" +
+		"--- /dev/null\n+++ b" + h + "/new\n@@ -0,0 +1 @@\n+hello\n"
+	if out.String() != want {
+		t.Fatalf("patch:\n%s\nwant:\n%s", out.String(), want)
+	}
+}

@@ -73,6 +73,7 @@ func (sb *Sandbox) Unlock() {
 	}
 	if sb.slot == nil {
 		_ = sb.lock.Truncate(0) // no stale PID for the next reader
+		sb.openWorkDirs()
 	}
 	sb.lock.Close()
 	sb.lock = nil

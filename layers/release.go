@@ -133,6 +133,7 @@ func (sb *Sandbox) putBack() error {
 		if err := sb.slot.used[k].restore(uid); err != nil {
 			return err
 		}
+		openWorkDir(sb.storeRoot(), sb.slot.used[k].work)
 	}
 	if !sb.slot.grew {
 		return nil

@@ -19,6 +19,14 @@ import (
 // or search permission are made u+rwx on the way down. Entries owned by a
 // sub-ID that cannot be removed that way give an error naming one and the fix.
 func (sb *Sandbox) Destroy() error {
+	return sb.destroy(nil)
+}
+
+// Remover removes a directory tree whatever IDs own its entries: the caller's
+// way of acting as root over its own sub-IDs (a user namespace with its map).
+type Remover func(dir string) error
+
+func (sb *Sandbox) destroy(asOwner Remover) error {
 	if sb.slot != nil && sb.slot.done {
 		return nil // released: the slot is no longer ours
 	}
@@ -33,10 +41,23 @@ func (sb *Sandbox) Destroy() error {
 	if sb.slot != nil && sb.slot.gone {
 		return nil
 	}
-	if err := removeTree(sb.Dir); err != nil {
+	err = removeTree(sb.Dir)
+	if err != nil && asOwner != nil && isPermission(err) {
+		// Entries of the command's other IDs (a --uid 0 run's chown,
+		// files it made as another user): all of them in one go.
+		if oerr := asOwner(sb.Dir); oerr != nil {
+			return fmt.Errorf("remove sandbox %s: %w; fix (as root): rm -rf %s", sb.label(), oerr, quoteShort(sb.Dir))
+		}
+		err = removeTree(sb.Dir) // the lock file, if a Lock made it again
+	}
+	if err != nil {
 		return fmt.Errorf("remove sandbox %s: %w", sb.label(), err)
 	}
 	return nil
+}
+
+func isPermission(err error) bool {
+	return errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)
 }
 
 // removeTree removes dir and everything below it.

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"sandbox/quote"
 )
 
 // Store is the directory holding all sandboxes: $XDG_DATA_HOME/sandbox.
@@ -141,6 +143,12 @@ func (sb *Sandbox) diskUsage() int64 {
 // Remove destroys the named sandboxes. A sandbox in use is refused and the
 // others are still removed; the error names every failure.
 func (s Store) Remove(names ...string) error {
+	return s.RemoveWith(nil, names...)
+}
+
+// RemoveWith is Remove, with asOwner to remove what the user's own
+// permissions cannot (entries owned by a sub-ID). nil means none.
+func (s Store) RemoveWith(asOwner Remover, names ...string) error {
 	var errs []error
 	for _, name := range names {
 		if err := ValidName(name); err != nil {
@@ -148,13 +156,23 @@ func (s Store) Remove(names ...string) error {
 			continue
 		}
 		sb := &Sandbox{Name: name, Dir: filepath.Join(s.Root, name), root: s.Root}
-		if err := checkEntry(sb.Dir); err != nil {
+		if err := checkEntry(sb.Dir); errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, &NotFoundError{Name: name})
+			continue
+		} else if err != nil {
 			errs = append(errs, fmt.Errorf("remove sandbox %s: %w", name, err))
 			continue
 		}
-		if err := sb.Destroy(); err != nil {
+		if err := sb.destroy(asOwner); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// NotFoundError is a name no sandbox has.
+type NotFoundError struct{ Name string }
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("no sandbox named %s (see sandbox ls)", quote.Name(e.Name))
 }

@@ -125,8 +125,63 @@ func TestOpenListRemove(t *testing.T) {
 	if _, err := os.Stat(sb.Dir); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("sandbox dir still there: %v", err)
 	}
-	if err := s.Remove("dev"); err == nil {
-		t.Fatal("Remove of a missing sandbox succeeded")
+	var nf *NotFoundError
+	if err := s.Remove("dev"); !errors.As(err, &nf) || err.Error() != "no sandbox named dev (see sandbox ls)" {
+		t.Fatalf("Remove of a missing sandbox = %v", err)
+	}
+}
+
+// The remover is for what the user's own permissions cannot remove (a
+// sub-ID's entries, which an unprivileged unit test cannot make: the
+// integration test TestRmSubIDFiles covers that); a tree we own, even
+// unreadable, never needs it.
+func TestRemoveWithRemover(t *testing.T) {
+	s := Store{Root: t.TempDir()}
+	sb, err := s.Open("subids")
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper, _, err := sb.Layer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, filepath.Join(upper, "d/f"), "x", 0o644)
+	mkdir(t, filepath.Join(upper, "d"), 0o000)
+	var calls []string
+	asOwner := func(dir string) error {
+		calls = append(calls, dir)
+		return os.RemoveAll(dir)
+	}
+	if err := s.RemoveWith(asOwner, "subids"); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 0 {
+		t.Fatalf("remover called for a tree we can remove: %v", calls)
+	}
+	if _, err := os.Lstat(sb.Dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("sandbox dir still there: %v", err)
+	}
+}
+
+// Unlock gives work/work, which the kernel overlay makes mode 000 at each
+// mount, its owner's rwx back: nothing in the store is unreadable to du.
+func TestUnlockOpensWorkDirs(t *testing.T) {
+	sb, err := Store{Root: t.TempDir()}.Open("w")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, work, err := sb.Layer(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mkdir(t, filepath.Join(work, "work"), 0o000)
+	if err := sb.Lock(false); err != nil {
+		t.Fatal(err)
+	}
+	sb.Unlock()
+	info, err := os.Stat(filepath.Join(work, "work"))
+	if err != nil || info.Mode().Perm() != 0o700 {
+		t.Fatalf("work/work after Unlock: %v, %v; want mode 0700", info, err)
 	}
 }
 
