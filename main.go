@@ -1,3 +1,12 @@
+// The Go runtime (1.25+) opens the CPU cgroup's quota files at start and
+// keeps them open to follow the quota: on a host with cgroup v1 hierarchies
+// that is a descriptor of a host file in init, which init's check refuses to
+// carry into the sandbox (and sandbox sets no GOMAXPROCS from a quota anyway).
+// Off, the runtime only peeks at them once and closes them. Init is this
+// binary with an empty environment, so no GODEBUG turns it back on there.
+//
+//go:debug containermaxprocs=0
+
 // Command sandbox runs a command in a rootless sandbox: new user, mount, PID,
 // IPC, UTS, network and cgroup namespaces, a read-only view of the host with the
 // current directory writable, and a small init as PID 1.

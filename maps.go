@@ -22,10 +22,13 @@ import (
 // execs that cost ~3 ms on every start (issue 15). Not with slirp4netns: its
 // own confinement (--enable-sandbox) becomes root in the sandbox's user
 // namespace, which a single-ID map leaves unmapped ("setegid(0)", "parent
-// failed").
+// failed"); --net user may fall back to it. Not with fuse-overlayfs: its
+// copy-up gives a directory the owner of the lower one, and an unmapped
+// owner fails with EINVAL. Both cost tens of milliseconds anyway.
 func (r *RunCmd) mapMode(inUID, inGID uint32) string {
 	if r.Map == "auto" && inUID != 0 && inGID != 0 && len(r.CapAdd) == 0 &&
-		r.Rootfs == "" && r.Name == "" && !r.Cow && r.Net != network.Slirp4netns {
+		r.Rootfs == "" && r.Name == "" && !r.Cow && r.Overlay != "fuse" &&
+		r.Net != network.Slirp4netns && r.Net != network.User {
 		return "single"
 	}
 	return r.Map
