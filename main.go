@@ -56,6 +56,7 @@ type CLI struct {
 	Commit  CommitCmd  `cmd:"" help:"Apply a named sandbox's changes to the host (all, or under PATHs)."`
 	Ls      LsCmd      `cmd:"" help:"List the named sandboxes."`
 	Rm      RmCmd      `cmd:"" help:"Remove named sandboxes."`
+	Path    PathCmd    `cmd:"" help:"Print where a named sandbox keeps its changes, per host directory."`
 	Seccomp SeccompCmd `cmd:"" help:"Seccomp profiles."`
 	Version VersionCmd `cmd:"" help:"Print the version."`
 
@@ -92,7 +93,7 @@ func main() {
 
 // subcommands are the CLI's commands other than run (TestSubcommands keeps the
 // list in step with CLI).
-var subcommands = []string{"run", "diff", "commit", "ls", "rm", "seccomp", "version", "check", "profiles", "completion"}
+var subcommands = []string{"run", "diff", "commit", "ls", "rm", "path", "seccomp", "version", "check", "profiles", "completion"}
 
 // prestart starts the sandbox's init before kong has even parsed the flags, when
 // the command line is a plain `sandbox [FLAGS] -- COMMAND` that keeps the default
@@ -149,7 +150,7 @@ func runCLI(args []string) int {
 	}()
 	ctx, err := parser.Parse(withRun(parser, args))
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "sandbox: %v (see sandbox --help)\n", err)
+		fmt.Fprintf(os.Stderr, "sandbox: %s\n", parseErrorLine(args, err))
 		return exitSetup
 	}
 	if err := ctx.Run(); err != nil {

@@ -42,6 +42,7 @@ type RunCmd struct {
 	NetFlags
 	LockFlags
 	CgroupFlags
+	ImageFlags
 
 	Cmd []string `arg:"" passthrough:"" help:"The command and its arguments (after --)." placeholder:"COMMAND"`
 
@@ -75,7 +76,7 @@ func (r *RunCmd) Validate() error {
 	if len(r.Cmd) > 0 && strings.HasPrefix(r.Cmd[0], "-") {
 		return fmt.Errorf("unknown flag %s", r.Cmd[0])
 	}
-	if len(r.Cmd) == 0 || r.Cmd[0] == "" {
+	if len(r.Cmd) == 0 && r.Image == "" || len(r.Cmd) > 0 && r.Cmd[0] == "" {
 		return fmt.Errorf("no command given: usage: sandbox [FLAGS] -- COMMAND [ARG...]")
 	}
 	if err := r.ViewFlags.validate(); err != nil {
@@ -141,6 +142,11 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("resolve current directory: %w", err)
 	}
+	if r.Image != "" {
+		if err := r.applyImage(log); err != nil {
+			return nil, nil, err
+		}
+	}
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 	inUID, inGID := uid, gid
 	if r.UID >= 0 {
@@ -149,7 +155,7 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 	if r.GID >= 0 {
 		inGID = uint32(r.GID)
 	}
-	maps, err := planMaps(r.mapMode(inUID, inGID), inUID, inGID, uid, gid)
+	maps, err := r.runMaps(inUID, inGID, uid, gid)
 	if err != nil {
 		return nil, nil, err
 	}

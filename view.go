@@ -93,7 +93,7 @@ func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
 		v.close(nil, 0)
 		return nil, nil, err
 	}
-	if r.Rootfs != "" {
+	if r.Rootfs != "" || r.image != nil {
 		m, err := r.rootfsLayer(v)
 		if err != nil {
 			v.close(nil, 0)
@@ -272,6 +272,9 @@ func absUnder(cwd, p string) string {
 // has no mounts below it, so the kernel takes it as one lower layer (fuse with
 // --overlay fuse or for --uid 0, as for the host).
 func (r *RunCmd) rootfsLayer(v *view) (userns.Mount, error) {
+	if r.image != nil {
+		return r.imageLayer(v)
+	}
 	dir, err := resolveSource(absUnder(mustGetwd(), r.Rootfs))
 	if err != nil {
 		return userns.Mount{}, fmt.Errorf("--rootfs %w", err)

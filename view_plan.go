@@ -37,7 +37,7 @@ func (r *RunCmd) mounts(cwd string, log *slog.Logger) (*view, []userns.Mount, er
 		v.close(nil, 0)
 		return nil, nil, err
 	}
-	if r.Rootfs != "" {
+	if r.Rootfs != "" || r.image != nil {
 		// Another system's tree: nothing of the host's session belongs in it.
 		plan = append(plan, userns.BasePlan("")...)
 		plan, err = r.guardPlan(v, g, append(plan, user...), log)

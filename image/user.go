@@ -78,7 +78,7 @@ func lookup(b []byte, name string, key, f1, f2 int) (string, string, bool) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
 		fields := strings.Split(sc.Text(), ":")
-		if len(fields) < 4 || fields[key] != name {
+		if len(fields) < 4 || max(key, f1, f2) >= len(fields) || fields[key] != name {
 			continue
 		}
 		if _, ok := parseID(fields[2]); !ok {
@@ -159,4 +159,13 @@ func opaque(root int, dir string) bool {
 	buf := make([]byte, 4)
 	n, err := unix.Fgetxattr(fd, "user.overlay.opaque", buf)
 	return err == nil && string(buf[:n]) == "y"
+}
+
+// Home is the home directory of uid in the image's /etc/passwd, or "".
+func Home(layers []string, uid uint32) string {
+	home, _, found := lookup(readMerged(layers, "etc", "passwd"), strconv.FormatUint(uint64(uid), 10), 2, 5, 5)
+	if !found || !strings.HasPrefix(home, "/") {
+		return ""
+	}
+	return home
 }

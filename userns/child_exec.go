@@ -112,9 +112,16 @@ func setCaps(set CapSet, root bool) error {
 	lo, hi := uint32(set), uint32(set>>32)
 	data[0].Inheritable, data[1].Inheritable = 0, 0
 	if !root {
-		data[0].Permitted &= lo
+		keep := lo
+		if unix.Getuid() == 0 {
+			// Init is root and the command is not (an image's User): the
+			// fork's setuid and setgid need these, and that setuid clears
+			// every capability as it leaves ID 0 (capabilities(7)).
+			keep |= 1<<unix.CAP_SETUID | 1<<unix.CAP_SETGID
+		}
+		data[0].Permitted &= keep
 		data[1].Permitted &= hi
-		data[0].Effective &= lo
+		data[0].Effective &= keep
 		data[1].Effective &= hi
 		data[0].Inheritable, data[1].Inheritable = lo, hi
 	}

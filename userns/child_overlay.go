@@ -20,6 +20,9 @@ func overlay(m Mount, fuseBin string) error {
 	if m.Fuse {
 		return fuseMount(m, fuseBin)
 	}
+	if len(m.Lowers) > 0 {
+		return imageOverlay(m)
+	}
 	// The upper and work directories by names relative to their common
 	// directory, made init's working directory for the call: the options
 	// in the command's /proc/self/mountinfo then name no path of the

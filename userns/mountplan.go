@@ -55,6 +55,9 @@ type Mount struct {
 	// Squash: fuse-overlayfs shows the lower files as owned by root inside,
 	// so root inside may write files of IDs outside the map (--uid 0).
 	Squash bool `json:"squash,omitempty"`
+	// Lowers, when set, are the overlay's lower directories, top first (an
+	// image's layers; Src is then the top one): host paths, kernel overlay only.
+	Lowers []string `json:"lowers,omitempty"`
 }
 
 func (m Mount) String() string {

@@ -2,6 +2,7 @@ package userns
 
 import (
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -22,7 +23,7 @@ func TestParseBind(t *testing.T) {
 	}
 	for _, c := range cases {
 		got, err := ParseBind(c.spec, c.cwd, false)
-		if (err != nil) != c.err || (!c.err && got != c.want) {
+		if (err != nil) != c.err || (!c.err && !reflect.DeepEqual(got, c.want)) {
 			t.Errorf("ParseBind(%q) = %+v, %v; want %+v, err %v", c.spec, got, err, c.want, c.err)
 		}
 	}
