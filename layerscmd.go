@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +13,19 @@ import (
 
 	"sandbox/layers"
 	"sandbox/quote"
+	"sandbox/userns"
 )
 
 // DiffCmd is `sandbox diff NAME`: what the sandbox changed relative to the host.
 type DiffCmd struct {
+	Name  string `arg:"" help:"The named sandbox."`
+	Stat  bool   `help:"Print counts and bytes instead of the list."`
+	Patch bool   `short:"p" help:"Print changed text files as a unified diff (cd / && patch -p1 applies it)."`
+}
+
+// PathCmd is `sandbox path NAME`: where a named sandbox keeps its changes.
+type PathCmd struct {
 	Name string `arg:"" help:"The named sandbox."`
-	Stat bool   `help:"Print counts and bytes instead of the list."`
 }
 
 // CommitCmd is `sandbox commit NAME [PATH...]`: apply the changes to the host.
@@ -46,9 +56,33 @@ func openNamed(name string) (*layers.Sandbox, error) {
 		return nil, err
 	}
 	if _, err := os.Lstat(filepath.Join(store.Root, name)); err != nil {
-		return nil, fmt.Errorf("no sandbox named %s (see sandbox ls)", quote.Name(name))
+		return nil, &layers.NotFoundError{Name: name}
 	}
 	return store.Open(name)
+}
+
+// Run prints, for each layer, the host directory and the upper directory
+// holding the changes to it, so a user's own tools (meld, rsync, du) can read
+// them.
+func (p *PathCmd) Run() error {
+	sb, err := openNamed(p.Name)
+	if err != nil {
+		return err
+	}
+	ls, err := sb.Layers()
+	if err != nil {
+		return err
+	}
+	if len(ls) == 0 {
+		fmt.Fprintf(os.Stderr, "sandbox: %s has no layers yet (it has not run)\n", quote.Name(p.Name))
+		return nil
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "HOST\tCHANGES")
+	for _, l := range ls {
+		fmt.Fprintf(w, "%s\t%s\n", quote.Name(l.HostPath), quote.Name(l.Upper))
+	}
+	return w.Flush()
 }
 
 // Run prints A/M/D lines, or counts with --stat.
@@ -65,6 +99,15 @@ func (d *DiffCmd) Run() error {
 		a, m, del, bytes := layers.Stat(changes)
 		fmt.Printf("%d added, %d modified, %d deleted, %s written\n", a, m, del, human(uint64(bytes)))
 		return nil
+	}
+	if d.Patch {
+		w := bufio.NewWriter(os.Stdout)
+		for i := range changes {
+			if err := changes[i].Patch(w); err != nil {
+				return err
+			}
+		}
+		return w.Flush()
 	}
 	for i := range changes {
 		fmt.Println(changes[i].Line())
@@ -124,5 +167,18 @@ func (r *RmCmd) Run() error {
 	if err != nil {
 		return err
 	}
-	return store.Remove(r.Names...)
+	// A --uid 0 run leaves files of other IDs inside (sub-IDs on the host):
+	// root of a user namespace with our map removes them all at once.
+	asOwner := func(dir string) error {
+		maps, _ := planMapsQuiet("auto", uint32(os.Getuid()), uint32(os.Getgid()))
+		return userns.RemoveAll(context.Background(), maps, dir)
+	}
+	err = store.RemoveWith(asOwner, r.Names...)
+	var nf *layers.NotFoundError
+	if len(r.Names) == 1 && errors.As(err, &nf) {
+		if hint := forgottenDashes(append([]string{"rm"}, r.Names...)); hint != "" {
+			return fmt.Errorf("%w; %s", err, hint)
+		}
+	}
+	return err
 }

@@ -57,5 +57,5 @@ func findNetstack() (string, error) {
 	if p, err := exec.LookPath(netstackName); err == nil {
 		return p, nil
 	}
-	return "", errors.New(`--net gvisor: sandbox-netstack not found next to sandbox or on PATH; fix: go build -o "$(dirname "$(command -v sandbox)")/sandbox-netstack" ./network/sandbox-netstack`)
+	return "", errors.New(`--net gvisor: sandbox-netstack not found next to sandbox or on PATH; fix (in sandbox's source tree): CGO_ENABLED=0 go build -o "$(dirname "$(command -v sandbox)")/sandbox-netstack" ./network/sandbox-netstack`)
 }

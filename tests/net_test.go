@@ -591,7 +591,7 @@ func TestNetGvisorNetstackErrors(t *testing.T) {
 		return result{stdout: out.String(), stderr: errb.String(), code: code}
 	}
 	r := run()
-	if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, "sandbox-netstack not found") || !strings.Contains(r.stderr, "fix: go build") || strings.Contains(r.stdout, "ran") {
+	if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, "sandbox-netstack not found") || !strings.Contains(r.stderr, "CGO_ENABLED=0 go build") || strings.Contains(r.stdout, "ran") {
 		t.Errorf("no sandbox-netstack: exit %d, %q, %q; want 125 and one line naming the fix", r.code, r.stderr, r.stdout)
 	}
 
