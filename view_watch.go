@@ -135,7 +135,7 @@ func (w *watcher) moveAside(d *watchedDir, name string) {
 			return
 		}
 		w.note(fmt.Sprintf("sandbox: the command created %s, a protected path (what lies there runs later, outside the sandbox): moved to %s (allow it on purpose: --rw %s)",
-			filepath.Join(d.path, name), to, filepath.Join(d.path, name)))
+			filepath.Join(d.path, name), filepath.Join(d.path, to), filepath.Join(d.path, name)))
 		return
 	}
 }
