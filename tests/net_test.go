@@ -74,7 +74,8 @@ func TestNetUserModes(t *testing.T) {
 		if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
 			t.Fatal("SANDBOX_TEST_HOST is not set: .ci/run makes the test host")
 		}
-		t.Skip("requires SANDBOX_TEST_HOST=IP:PORT, a TCP server on a test host of this machine (.ci/run makes one)")
+		t.Skip("requires SANDBOX_TEST_HOST=IP:PORT: a test host that is not this machine (whose own addresses the user modes close), " +
+			"serving `go run ./tests/probe serve :PORT` (.ci/run makes one as root: a network namespace on a veth pair)")
 	}
 	l := hostListener(t, "tcp", "127.0.0.1:0")
 	port := fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
@@ -381,7 +382,7 @@ func checkIPv6(t *testing.T, args []string) {
 		if os.Getenv("SANDBOX_TESTS_MUST_WORK") == "1" {
 			t.Fatal("SANDBOX_TEST_HOST6 is not set: .ci/run gives the test host an IPv6 address")
 		}
-		t.Skip("requires SANDBOX_TEST_HOST6=[IP]:PORT, the test host's IPv6 server")
+		t.Skip("requires SANDBOX_TEST_HOST6=[IP]:PORT: the test host of SANDBOX_TEST_HOST on IPv6 (.ci/run gives it one)")
 	}
 	if got := connectInside(t, args, "connect", host6); got != "connect ok hello-from-test-host" {
 		t.Errorf("%v: the test host over IPv6 %s: %q", args, host6, got)

@@ -68,6 +68,7 @@ func TestOverlayLinks(t *testing.T) {
 func TestSetuidGainsNothing(t *testing.T) {
 	requires(t, UserNS, SubIDs, Fuse, Setpriv, Setcap)
 	guard(t)
+	getcap, _ := sbinPath("getcap")
 	// setpriv keeps the capabilities of root it starts with; escapee runas
 	// lets the kernel clear them, as su would: only then could a file
 	// capability be a gain.
@@ -75,8 +76,8 @@ func TestSetuidGainsNothing(t *testing.T) {
 		cp /usr/bin/id ./suid-id && chmod 4755 ./suid-id && stat -c 'mode %%a' ./suid-id
 		setpriv --reuid 1000 --regid 1000 --clear-groups ./suid-id -u | sed 's/^/euid-setpriv /'
 		$e runas 1000 1000 ./suid-id -u | sed 's/^/euid-runas /'
-		cp $e ./fcap-escapee && $e setfcap ./fcap-escapee && getcap ./fcap-escapee | sed 's/^/getcap /'
-		$e runas 1000 1000 ./fcap-escapee status`, escapee)
+		cp $e ./fcap-escapee && $e setfcap ./fcap-escapee && %s ./fcap-escapee | sed 's/^/getcap /'
+		$e runas 1000 1000 ./fcap-escapee status`, escapee, getcap)
 	// Mode 755, so that the other ID may run what is in it.
 	dir := workdir(t)
 	if err := os.Chmod(dir, 0o755); err != nil {

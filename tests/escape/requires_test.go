@@ -24,7 +24,7 @@ const (
 	Fuse    Feature = "Fuse"    // fuse-overlayfs and /dev/fuse: --uid 0
 	Script  Feature = "Script"  // script(1), to give the sandbox a terminal
 	Setpriv Feature = "Setpriv" // setpriv(1), to run as another ID inside
-	Setcap  Feature = "Setcap"  // setcap(8)
+	Setcap  Feature = "Setcap"  // getcap(8) (libcap2-bin), often in /usr/sbin, off a user's PATH
 	UserBus Feature = "UserBus" // a systemd user manager answers on D-Bus: limits
 	// Landlock (Linux 5.13+, enabled at boot): sandbox-netstack's file
 	// confinement.
@@ -79,7 +79,10 @@ var probes = map[Feature]func() error{
 	Slirp4netns: lookPath("slirp4netns"),
 	Script:      lookPath("script"),
 	Setpriv:     lookPath("setpriv"),
-	Setcap:      lookPath("setcap"),
+	Setcap: func() error {
+		_, err := sbinPath("getcap")
+		return err
+	},
 	UserBus: func() error {
 		out, err := exec.Command("systemctl", "--user", "show", "-p", "Version").CombinedOutput()
 		if err != nil {
@@ -87,6 +90,20 @@ var probes = map[Feature]func() error{
 		}
 		return nil
 	},
+}
+
+// sbinPath finds an administrator's tool on PATH or in the sbin directories a
+// fresh user's PATH lacks (Debian puts getcap and setcap in /usr/sbin).
+func sbinPath(name string) (string, error) {
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/local/sbin"} {
+		if p, err := exec.LookPath(d + "/" + name); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not found on PATH nor in /usr/sbin, /sbin (apt install libcap2-bin)", name)
 }
 
 func lookPath(name string) func() error {
