@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"sandbox/image"
+	"sandbox/layers"
 	"sandbox/quote"
 	"sandbox/userns"
 )
@@ -182,4 +183,20 @@ func (r *RunCmd) runMaps(inUID, inGID, uid, gid uint32) (userns.IDMaps, error) {
 		return planMaps(r.Map, 0, 0, uid, gid)
 	}
 	return planMaps(r.mapMode(inUID, inGID), inUID, inGID, uid, gid)
+}
+
+// refuseImageCommit refuses to commit a sandbox whose root is an image: its
+// changes are to the image, and making new images is not sandbox's yet.
+func refuseImageCommit(sb *layers.Sandbox) error {
+	s, err := imageStore()
+	if err != nil {
+		return nil
+	}
+	ls, _ := sb.Layers()
+	for _, l := range ls {
+		if strings.HasPrefix(l.HostPath, s.Dir+"/") {
+			return fmt.Errorf("sandbox %s runs on an image: its changes cannot be committed (no new images yet); review them with sandbox diff %s", quote.Name(sb.Name), quote.Name(sb.Name))
+		}
+	}
+	return nil
 }

@@ -121,6 +121,9 @@ func (c *CommitCmd) Run() error {
 	if err != nil {
 		return err
 	}
+	if err := refuseImageCommit(sb); err != nil {
+		return err
+	}
 	if err := sb.Lock(false); err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ type RunCmd struct {
 	CgroupFlags
 	ImageFlags
 
-	Cmd []string `arg:"" passthrough:"" help:"The command and its arguments (after --)." placeholder:"COMMAND"`
+	Cmd []string `arg:"" optional:"" passthrough:"" help:"The command and its arguments (after --; with --image, replaces its Cmd)." placeholder:"COMMAND"`
 
 	argv []string // the command line kong parsed, profile flags included
 }

@@ -48,7 +48,7 @@ func importFile(ctx context.Context, storeDir, file, nameText string) error {
 		return fmt.Errorf("read %s: %w", file, err)
 	}
 	tmp := filepath.Join(w.Dir, "import")
-	if err := os.MkdirAll(filepath.Join(tmp, "diff"), 0o700); err != nil {
+	if err := mkLayerDirs(tmp); err != nil {
 		return err
 	}
 	h := sha256.New()

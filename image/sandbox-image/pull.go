@@ -139,7 +139,7 @@ func unpackLayer(w *image.Work, l v1.Layer, diffID, chain string, ids unpack.IDs
 	}
 	defer rc.Close()
 	tmp := w.LayerTemp(chain)
-	if err := os.MkdirAll(filepath.Join(tmp, "diff"), 0o700); err != nil {
+	if err := mkLayerDirs(tmp); err != nil {
 		return err
 	}
 	h := sha256.New()
@@ -208,4 +208,18 @@ func parallel(ctx context.Context, items []int, f func(int) error) error {
 		return errInterrupted
 	}
 	return first
+}
+
+// mkLayerDirs makes a layer's directory and its tree's root: 0755, what a
+// layer whose tar has no "./" entry gets (as docker does), since the
+// overlay's root shows it.
+func mkLayerDirs(tmp string) error {
+	if err := os.MkdirAll(tmp, 0o700); err != nil {
+		return err
+	}
+	diff := filepath.Join(tmp, "diff")
+	if err := os.Mkdir(diff, 0o755); err != nil {
+		return err
+	}
+	return os.Chmod(diff, 0o755)
 }
