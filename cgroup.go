@@ -40,6 +40,7 @@ func (c *CgroupFlags) validate() error {
 		if c.limits.MemorySwapMax, err = systemdcgroup.ParseSize(c.MemorySwap); err != nil {
 			return fmt.Errorf("--memory-swap %w", err)
 		}
+		c.limits.SwapSet = true // 0 is no swap: dropping it left swap unlimited
 	}
 	if c.CPUs != "" {
 		if c.limits.CPUQuota, err = systemdcgroup.ParseCPUs(c.CPUs); err != nil {
@@ -100,7 +101,7 @@ func newScopeRun(c *CgroupFlags, argv []string) *scopeRun {
 	if len(desc) > 200 {
 		desc = desc[:200] + "..."
 	}
-	keep := c.Stats || c.Report != "" || c.limits.MemoryMax != 0 || c.limits.MemorySwapMax != 0
+	keep := c.Stats || c.Report != "" || c.limits.MemoryMax != 0 || c.limits.SwapSet
 	return &scopeRun{limits: c.limits, desc: desc, auto: c.Cgroup == "auto", keep: keep}
 }
 

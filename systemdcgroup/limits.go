@@ -13,6 +13,9 @@ import (
 // Limits are the cgroup limits of one sandbox. A zero field is not set.
 type Limits struct {
 	MemoryMax, MemorySwapMax uint64 // bytes
+	// SwapSet: MemorySwapMax was given. Its 0 is a limit (no swap at all),
+	// unlike the other fields' 0.
+	SwapSet bool
 	// CPUQuota is CPU time per wall-clock second (1.5 CPUs = 1.5s), systemd's
 	// CPUQuotaPerSecUSec.
 	CPUQuota time.Duration
@@ -35,7 +38,7 @@ func (l Limits) Any() bool { return l != Limits{} }
 // order memory, cpu, pids, io.
 func (l Limits) Controllers() []string {
 	var c []string
-	if l.MemoryMax != 0 || l.MemorySwapMax != 0 {
+	if l.MemoryMax != 0 || l.SwapSet {
 		c = append(c, "memory")
 	}
 	if l.CPUQuota != 0 {

@@ -117,8 +117,9 @@ func TestLimitsControllers(t *testing.T) {
 		want []string
 	}{
 		{Limits{}, nil},
-		{Limits{MemorySwapMax: 1}, []string{"memory"}},
-		{Limits{MemoryMax: 1, MemorySwapMax: 1}, []string{"memory"}},
+		{Limits{MemorySwapMax: 1, SwapSet: true}, []string{"memory"}},
+		{Limits{SwapSet: true}, []string{"memory"}}, // --memory-swap 0
+		{Limits{MemoryMax: 1, MemorySwapMax: 1, SwapSet: true}, []string{"memory"}},
 		{Limits{TasksMax: 5, CPUQuota: time.Second}, []string{"cpu", "pids"}},
 		{Limits{MemoryMax: 1, CPUQuota: time.Second, TasksMax: 1, IOWeight: 100}, []string{"memory", "cpu", "pids", "io"}},
 	}

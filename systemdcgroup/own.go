@@ -71,7 +71,7 @@ func ownLimitFiles(l Limits) [][2]string {
 	if l.MemoryMax > 0 {
 		f = append(f, [2]string{"memory.max", strconv.FormatUint(l.MemoryMax, 10)})
 	}
-	if l.MemorySwapMax > 0 {
+	if l.SwapSet {
 		f = append(f, [2]string{"memory.swap.max", strconv.FormatUint(l.MemorySwapMax, 10)})
 	}
 	if l.CPUQuota > 0 {

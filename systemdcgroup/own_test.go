@@ -13,6 +13,11 @@ func TestOwnLimitFiles(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q, want %q", got, want)
 	}
+	// --memory-swap 0 is a limit: no swap.
+	got = ownLimitFiles(Limits{SwapSet: true})
+	if want := [][2]string{{"memory.swap.max", "0"}}; !reflect.DeepEqual(got, want) {
+		t.Errorf("--memory-swap 0: got %q, want %q", got, want)
+	}
 }
 
 func TestStartOwnScopeRefusesUndelegated(t *testing.T) {

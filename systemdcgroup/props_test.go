@@ -16,7 +16,7 @@ func TestScopeProperties(t *testing.T) {
 		sig   string
 		value any
 	}
-	l := Limits{MemoryMax: 64 << 20, MemorySwapMax: 1 << 30, CPUQuota: 1500 * time.Millisecond, TasksMax: 50, IOWeight: 200}
+	l := Limits{MemoryMax: 64 << 20, MemorySwapMax: 1 << 30, SwapSet: true, CPUQuota: 1500 * time.Millisecond, TasksMax: 50, IOWeight: 200}
 	props := scopeProperties("sandbox: make", 4242, 0, l)
 	wantProps := map[string]want{
 		"Description":        {"s", "sandbox: make"},
@@ -85,6 +85,20 @@ func TestScopePropertiesKeeper(t *testing.T) {
 			t.Errorf("TasksMax %v without a --pids limit: want systemd's default", p.Value)
 		}
 	}
+}
+
+// --memory-swap 0 means no swap, and must reach systemd (a dropped 0 left
+// swap unlimited, and a hog swapped instead of being killed).
+func TestScopePropertiesNoSwap(t *testing.T) {
+	for _, p := range scopeProperties("d", 1, 0, Limits{MemoryMax: 1 << 20, SwapSet: true}) {
+		if p.Name == "MemorySwapMax" {
+			if p.Value.Value() != uint64(0) {
+				t.Errorf("MemorySwapMax = %v, want 0", p.Value)
+			}
+			return
+		}
+	}
+	t.Error("no MemorySwapMax for --memory-swap 0")
 }
 
 func TestUnitPath(t *testing.T) {

@@ -45,7 +45,9 @@ func scopeProperties(description string, pid, keeper int, l Limits) []property {
 		}
 	}
 	add("MemoryMax", l.MemoryMax)
-	add("MemorySwapMax", l.MemorySwapMax)
+	if l.SwapSet {
+		p = append(p, property{"MemorySwapMax", dbus.MakeVariant(l.MemorySwapMax)})
+	}
 	add("CPUQuotaPerSecUSec", uint64(l.CPUQuota/time.Microsecond))
 	add("TasksMax", l.TasksMax)
 	add("IOWeight", l.IOWeight)

@@ -82,7 +82,7 @@ func TestStartScope(t *testing.T) {
 	ctx := t.Context()
 	sleep := startSleep(t)
 	pid := sleep.Process.Pid
-	l := Limits{MemoryMax: 64 << 20, MemorySwapMax: 32 << 20, CPUQuota: 1500 * time.Millisecond, TasksMax: 50, IOWeight: 200}
+	l := Limits{MemoryMax: 64 << 20, MemorySwapMax: 32 << 20, SwapSet: true, CPUQuota: 1500 * time.Millisecond, TasksMax: 50, IOWeight: 200}
 	name := scopeName()
 
 	start := time.Now()
