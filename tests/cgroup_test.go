@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // sandboxUnits lists the sandbox-* units the user manager knows.
@@ -161,45 +160,5 @@ func TestStatsAndReport(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &rep); err != nil || rep.Status != 4 || rep.Wall <= 0 || rep.Wall > 30 || rep.Peak == nil {
 		t.Errorf("report %s: %+v %v", b, rep, err)
-	}
-}
-
-// Enforcement: where the controllers are delegated (a normal systemd machine),
-// the limits hold. Here they skip when the host's cgroup2 lacks them.
-func TestMemoryLimitOOM(t *testing.T) {
-	requires(t, UserNS, UserBus)
-	requiresControllers(t, "memory")
-	start := time.Now()
-	r := sandbox(t, "", nil, "--memory", "32M", "--memory-swap", "0", "--", "sh", "-c", "x=a; while :; do x=$x$x; done")
-	if r.code != 137 || !strings.Contains(r.stderr, "out of memory (limit 32M)") {
-		t.Errorf("memory hog: exit %d after %v, stderr %q; want 137 and the OOM line", r.code, time.Since(start), r.stderr)
-	}
-	noUnitsLeft(t)
-}
-
-func TestPidsLimit(t *testing.T) {
-	requires(t, UserNS, UserBus)
-	requiresControllers(t, "pids")
-	r := sandbox(t, "", nil, "--pids", "20", "--", "sh", "-c", "for i in $(seq 40); do sleep 5 & done 2>/dev/null; sleep 0.5; ls /proc | grep -c '^[0-9]'")
-	var n int
-	if _, err := fmtSscan(r.stdout, &n); err != nil || n > 20 {
-		t.Errorf("--pids 20: %q processes visible; stderr %q", r.stdout, r.stderr)
-	}
-}
-
-func TestCPULimit(t *testing.T) {
-	requires(t, UserNS, UserBus)
-	requiresControllers(t, "cpu")
-	dir := workdir(t)
-	report := filepath.Join(dir, "r.json")
-	sandbox(t, dir, nil, "--cpus", "0.2", "--report", report, "--", "timeout", "2", "sh", "-c", "while :; do :; done")
-	b, _ := os.ReadFile(report)
-	var rep struct {
-		User float64 `json:"cpu_user_seconds"`
-		Sys  float64 `json:"cpu_system_seconds"`
-	}
-	_ = json.Unmarshal(b, &rep)
-	if used := rep.User + rep.Sys; used > 0.2*2*1.5 {
-		t.Errorf("--cpus 0.2 for 2 s used %.2f s of CPU", used)
 	}
 }

@@ -22,6 +22,7 @@ const (
 	SubUID    Feature = "SubUID"    // ranges for us in /etc/subuid and /etc/subgid
 	NotRoot   Feature = "NotRoot"   // the tests run as an unprivileged user
 	UserBus   Feature = "UserBus"   // a systemd user manager answers on D-Bus
+	Python3   Feature = "Python3"   // python3 on PATH (the fork bomb; dash stops at a failed fork)
 )
 
 var probes = map[Feature]func() error{
@@ -57,6 +58,10 @@ var probes = map[Feature]func() error{
 		}
 		return nil
 	},
+	Python3: func() error {
+		_, err := exec.LookPath("python3")
+		return err
+	},
 	NotRoot: func() error {
 		if os.Getuid() == 0 {
 			return fmt.Errorf("running as root")
@@ -77,7 +82,8 @@ func requires(t *testing.T, fs ...Feature) {
 // requiresControllers skips unless the host's cgroup2 hierarchy has every
 // controller named. This skip holds even with SANDBOX_TESTS_MUST_WORK=1: it is a
 // fact of the host (a hybrid host keeps memory, cpu, pids and io in its v1
-// hierarchies), not a missing piece of the sandbox's setup.
+// hierarchies), not a missing piece of the sandbox's setup. Where enforcement
+// must be seen (CI's VM job), SANDBOX_TESTS_ENFORCE=1 makes it a failure.
 func requiresControllers(t *testing.T, ctrls ...string) {
 	t.Helper()
 	root := cgroup2Root()
@@ -87,6 +93,9 @@ func requiresControllers(t *testing.T, ctrls ...string) {
 		found := false
 		for _, h := range have {
 			found = found || h == c
+		}
+		if (err != nil || !found) && os.Getenv("SANDBOX_TESTS_ENFORCE") == "1" {
+			t.Fatalf("host lacks the %s controller in cgroup2 (%s/cgroup.controllers: %q, %v) (SANDBOX_TESTS_ENFORCE=1)", c, root, have, err)
 		}
 		if err != nil || !found {
 			t.Skipf("host lacks the %s controller in cgroup2 (%s/cgroup.controllers: %q, %v): limits cannot be enforced here", c, root, have, err)

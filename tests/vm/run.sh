@@ -35,6 +35,7 @@
 # Environment: SANDBOX_VM_CACHE (default /var/cache/sandbox-ci/vm),
 # SANDBOX_VM_CPUS (default 2), SANDBOX_VM_MEM (MiB, default 3072),
 # SANDBOX_VM_TIMEOUT (seconds for boot and COMMAND, default 900),
+# SANDBOX_VM_SWAP (MiB of swap in the guest, default 256; 0: none),
 # SANDBOX_VM_PACKAGES (more Debian packages in the guest; they are part of the
 # cache key), SANDBOX_VM_CONSOLE=1 (stream the guest's console to stderr).
 #
@@ -46,11 +47,12 @@ say() { printf 'vm: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 125; }
 
 # The image recipe's version: bump it when build_guest changes.
-recipe=2
+recipe=3
 cache=${SANDBOX_VM_CACHE:-/var/cache/sandbox-ci/vm}
 cpus=${SANDBOX_VM_CPUS:-2}
 mem=${SANDBOX_VM_MEM:-3072}
 limit=${SANDBOX_VM_TIMEOUT:-900}
+swap=${SANDBOX_VM_SWAP:-256}
 guest_user=sbtest
 guest_uid=1000
 packages="systemd systemd-sysv dbus dbus-user-session libpam-systemd uidmap
@@ -95,24 +97,31 @@ mkdir -p "$cache" || die "cannot create $cache"
 key=$(echo "$recipe" $packages | tr -s ' \t\n' ' ' | sha256sum | cut -c1-12)
 image=$cache/guest-$key
 
-# guest_runner is the guest's side of a run, started by systemd once the user
-# manager may be up: it waits for it, runs run.sh from the control disk as the
-# user, prints the status on the console and powers off.
-guest_runner() {
+# guest_boot is the image's side: systemd starts it once the user manager may
+# be up; it mounts the control disk and runs the guest.sh this run put there
+# (so the guest's side of a run changes without a new image).
+guest_boot() {
 	cat <<'EOF'
 #!/bin/bash
+for d in /sys/block/vd*; do
+	[ "$(cat "$d/serial" 2>/dev/null)" = sbvm-ctl ] && mkdir -p /run/sbvm && mount -o ro "/dev/${d##*/}" /run/sbvm
+done
+[ -f /run/sbvm/guest.sh ] && exec /bin/bash /run/sbvm/guest.sh
+echo "sbvm: no control disk" >/dev/console
+echo "sbvm-status: 125" >/dev/console
+systemctl poweroff --force --force
+EOF
+}
+
+# guest_run is this run's side in the guest (guest.sh on the control disk): it
+# waits for the user manager, runs run.sh as the user, prints the status on
+# the console and powers off.
+guest_run() {
+	cat <<'EOF'
 console=/dev/console
 ctl=/run/sbvm
 report() { echo "sbvm-status: $1" >$console; sync; systemctl poweroff --force --force; sleep 60; }
-disk() { # the virtio disk with serial $1
-	local d
-	for d in /sys/block/vd*; do
-		[ "$(cat "$d/serial" 2>/dev/null)" = "$1" ] && echo "/dev/${d##*/}" && return 0
-	done
-	return 1
-}
-mkdir -p $ctl && mount -o ro "$(disk sbvm-ctl)" $ctl || { echo "sbvm: no control disk" >$console; report 125; }
-. $ctl/settings # user, cwd
+. $ctl/settings # user, cwd, swap
 IFS=: read -r _ _ uid gid _ home _ < <(getent passwd "$user") || report 125
 # Copies that are the user's: chown them, and the directories made for them
 # below the home.
@@ -124,6 +133,11 @@ done <$ctl/shares
 # What a desktop's udev rules do for these two.
 modprobe -q tun
 chmod 0666 /dev/fuse /dev/net/tun
+# Swap, as most machines have (the --memory-swap test needs some).
+if [ "$swap" -gt 0 ]; then
+	{ fallocate -l "${swap}M" /swapfile && chmod 600 /swapfile && mkswap -q /swapfile && swapon /swapfile; } >/dev/null 2>&1 ||
+		echo "sbvm: no swap" >$console
+fi
 bus=/run/user/$uid/bus
 as_user() {
 	setpriv --reuid="$uid" --regid="$gid" --init-groups -- env -i HOME="$home" USER="$user" \
@@ -141,7 +155,8 @@ done
 case $state in running | degraded) ;; *) echo "sbvm: user manager not ready ($state)" >$console; report 125 ;; esac
 echo "sbvm: ready after $(cut -d' ' -f1 /proc/uptime) s: $(uname -r)," \
 	"controllers \"$(cat /sys/fs/cgroup/cgroup.controllers)\"," \
-	"delegated \"$(cat /sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers)\"" >$console
+	"delegated \"$(cat /sys/fs/cgroup/user.slice/user-$uid.slice/user@$uid.service/cgroup.controllers)\"," \
+	"swap $(awk '/SwapTotal/ { print $2 / 1024 }' /proc/meminfo) MiB" >$console
 setenv=()
 while IFS= read -r kv; do [ -z "$kv" ] || setenv+=(-E "$kv"); done <$ctl/env
 stty -F /dev/ttyS1 raw -echo
@@ -235,7 +250,7 @@ build_guest() {
 		systemd-firstboot.service; do
 		ln -sf /dev/null "$r/etc/systemd/system/$u"
 	done
-	guest_runner >"$r/usr/local/sbin/sbvm-run" && chmod 755 "$r/usr/local/sbin/sbvm-run" || return 1
+	guest_boot >"$r/usr/local/sbin/sbvm-boot" && chmod 755 "$r/usr/local/sbin/sbvm-boot" || return 1
 	cat >"$r/etc/systemd/system/sbvm-run.service" <<EOF
 [Unit]
 Description=tests/vm/run.sh: COMMAND as $guest_user
@@ -243,7 +258,7 @@ Wants=user@$guest_uid.service
 After=user@$guest_uid.service systemd-logind.service systemd-user-sessions.service systemd-modules-load.service
 
 [Service]
-ExecStart=/usr/local/sbin/sbvm-run
+ExecStart=/usr/local/sbin/sbvm-boot
 StandardOutput=journal+console
 StandardError=journal+console
 EOF
@@ -307,7 +322,8 @@ for s in "${shares[@]}"; do
 	echo "${mode:-user} $to" >>"$run/ctl/shares"
 	[ -n "$cwd" ] || [ "${mode:-user}" = keep ] || cwd=$to
 done
-printf 'user=%q\ncwd=%q\n' "$guest_user" "$cwd" >"$run/ctl/settings"
+printf 'user=%q\ncwd=%q\nswap=%d\n' "$guest_user" "$cwd" "$swap" >"$run/ctl/settings"
+guest_run >"$run/ctl/guest.sh"
 : >"$run/ctl/env"
 path_set=
 for e in "${envs[@]}"; do
