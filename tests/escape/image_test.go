@@ -152,7 +152,7 @@ func TestImageLayerEscapes(t *testing.T) {
 			{name: "a/", typ: tar.TypeDir}, {name: "a/out", typ: tar.TypeSymlink, link: up}, {name: "a/out/planted", typ: tar.TypeReg, body: []byte("x")}},
 		"symlinked parent of a directory entry": {
 			{name: "out", typ: tar.TypeSymlink, link: target}, {name: "out/planted/", typ: tar.TypeDir}},
-		"dot-dot entry": {{name: "a/../../../../../../../../../../" + strings.TrimPrefix(target, "/") + "/planted", typ: tar.TypeReg, body: []byte("x")}},
+		"dot-dot entry":  {{name: "a/../../../../../../../../../../" + strings.TrimPrefix(target, "/") + "/planted", typ: tar.TypeReg, body: []byte("x")}},
 		"absolute entry": {{name: target + "/planted", typ: tar.TypeReg, body: []byte("x")}},
 		"hard link out":  {{name: "h", typ: tar.TypeLink, link: "../../../../../../../../../../" + strings.TrimPrefix(secret, "/")}},
 		"whiteout through a symlink": {
