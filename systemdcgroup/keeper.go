@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -42,6 +43,9 @@ func StartKeeper() (*Keeper, error) {
 	}
 	k := &Keeper{cmd: exec.Command(cat), hold: w}
 	k.cmd.Stdin = r // stdout and stderr: /dev/null
+	// A group of its own: a ^C at the terminal is for the command, and must
+	// not end the keeper before the counters are read.
+	k.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = k.cmd.Start()
 	r.Close()
 	if err != nil {

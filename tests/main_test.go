@@ -128,5 +128,3 @@ func workdir(t *testing.T) string {
 func lines(s string) []string {
 	return strings.Split(strings.TrimSpace(s), "\n")
 }
-
-func fmtSscan(s string, v *int) (int, error) { return fmt.Sscan(strings.TrimSpace(s), v) }
