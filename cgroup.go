@@ -54,7 +54,7 @@ func (c *CgroupFlags) validate() error {
 		set  bool
 	}{{"--memory", c.Memory != "" && c.limits.MemoryMax == 0}, {"--pids", c.Pids == 0}, {"--io-weight", c.IOWeight == 0}} {
 		if z.set {
-			return fmt.Errorf("%s 0: a limit of 0 is no limit; give a value above 0, or leave the flag out", z.flag)
+			return fmt.Errorf("%s 0: a limit of 0 is no limit; give a value above 0, or none: %s= clears it", z.flag, z.flag)
 		}
 	}
 	if c.Pids < -1 || c.IOWeight < -1 {
@@ -70,9 +70,51 @@ func (c *CgroupFlags) validate() error {
 		return err
 	}
 	if c.Cgroup == "none" && c.limits.Any() {
-		return fmt.Errorf("--cgroup none with a limit: a limit needs a cgroup (drop --cgroup none or the limit)")
+		it := "it"
+		if len(c.setLimits()) > 1 {
+			it = "them"
+		}
+		return fmt.Errorf("--cgroup none with %s: a limit needs a cgroup; drop --cgroup none, or the limit (%s clears %s, a profile's too)",
+			strings.Join(c.setLimits(), " "), c.clearLimits(), it)
 	}
 	return nil
+}
+
+// setLimits are the limit flags given, as typed: ["--memory 1G", "--pids 10"].
+func (c *CgroupFlags) setLimits() []string {
+	var out []string
+	for _, f := range []struct {
+		name, v string
+		set     bool
+	}{
+		{"--memory", c.Memory, c.Memory != ""}, {"--memory-swap", c.MemorySwap, c.MemorySwap != ""},
+		{"--cpus", c.CPUs, c.CPUs != ""}, {"--pids", fmt.Sprint(c.Pids), c.Pids > 0},
+		{"--io-weight", fmt.Sprint(c.IOWeight), c.IOWeight > 0},
+	} {
+		if f.set {
+			out = append(out, f.name+" "+f.v)
+		}
+	}
+	return out
+}
+
+// clearLimits is what clears the limits given: "--memory= --pids=".
+func (c *CgroupFlags) clearLimits() string {
+	var out []string
+	for _, l := range c.setLimits() {
+		name, _, _ := strings.Cut(l, " ")
+		out = append(out, name+"=")
+	}
+	return strings.Join(out, " ")
+}
+
+// withoutScope is the other way out when no scope can be made: run without
+// the limits asked for, or, when none was, without --cgroup systemd.
+func (c *CgroupFlags) withoutScope() string {
+	if clear := c.clearLimits(); clear != "" {
+		return "or run without limits: " + clear + " (a profile's too)"
+	}
+	return "or run with --cgroup auto (no cgroup when no limit is asked for)"
 }
 
 // wantScope says whether this run gets a systemd scope: only when asked, so
@@ -85,7 +127,8 @@ func (c *CgroupFlags) wantScope() bool {
 type scopeRun struct {
 	limits systemdcgroup.Limits
 	desc   string
-	auto   bool // --cgroup auto: our own delegated cgroup may stand in for systemd
+	auto   bool   // --cgroup auto: our own delegated cgroup may stand in for systemd
+	other  string // the way out without a scope (CgroupFlags.withoutScope)
 	// keep: the counters are wanted after the run (--stats, --report, or
 	// the OOM line of a memory limit), so a keeper holds the scope until
 	// they are read.
@@ -102,7 +145,7 @@ func newScopeRun(c *CgroupFlags, argv []string) *scopeRun {
 		desc = desc[:200] + "..."
 	}
 	keep := c.Stats || c.Report != "" || c.limits.MemoryMax != 0 || c.limits.SwapSet
-	return &scopeRun{limits: c.limits, desc: desc, auto: c.Cgroup == "auto", keep: keep}
+	return &scopeRun{limits: c.limits, desc: desc, auto: c.Cgroup == "auto", keep: keep, other: c.withoutScope()}
 }
 
 // place starts the scope holding init and checks that every limit asked for can
@@ -117,12 +160,12 @@ func (s *scopeRun) place(ctx context.Context, pid int) (string, error) {
 		if own, ok := systemdcgroup.OwnCgroup(); ok && s.auto {
 			scope, oerr := systemdcgroup.StartOwnScope(own, name, pid, s.limits)
 			if oerr != nil {
-				return "", fmt.Errorf("cgroup: %w; and %w", err, oerr)
+				return "", fmt.Errorf("cgroup: %w; and %w; %s", err, oerr, s.other)
 			}
 			s.ownScope = scope
 			return scope.Path(), nil
 		}
-		return "", fmt.Errorf("cgroup: %w", err)
+		return "", fmt.Errorf("cgroup: %w; %s", err, s.other)
 	}
 	s.conn = conn
 	var keeper *systemdcgroup.Keeper
@@ -134,11 +177,11 @@ func (s *scopeRun) place(ctx context.Context, pid int) (string, error) {
 	scope, err := conn.StartKeptScope(ctx, name, s.desc, pid, s.limits, keeper)
 	if err != nil {
 		keeper.Release()
-		return "", fmt.Errorf("cgroup: %w", err)
+		return "", fmt.Errorf("cgroup: %w; %s", err, s.other)
 	}
 	s.scope = scope
 	if err := scope.CheckControllers(s.limits); err != nil {
-		return "", fmt.Errorf("cgroup: %w", err)
+		return "", fmt.Errorf("cgroup: %w; %s", err, s.other)
 	}
 	return scope.Path(), nil
 }

@@ -28,7 +28,7 @@ func TestDiagnoseSelectsCheck(t *testing.T) {
 		{fmt.Errorf("map IDs: write uid map: %w", &idmap.HelperError{Path: "/usr/bin/newuidmap", Err: errors.New("exit status 1"), Stderr: "write to uid_map failed"}), "newuidmap"},
 		{fmt.Errorf("map IDs: write uid map: %w", &idmap.HelperError{Path: "/usr/bin/newuidmap", Err: errors.New("exit status 1"), Stderr: "uid range [0-1) -> [1-2) not allowed"}), "subids"},
 		{fmt.Errorf("map IDs: %w", &idmap.HelperError{Path: "/x", Err: errors.New("exit status 1"), Fix: "install uidmap"}), ""},
-		{fmt.Errorf("cgroup: %w (dial: no such file): install dbus-user-session and log in with a systemd session, or run with --cgroup none", systemdcgroup.ErrNoManager), "systemd"},
+		{fmt.Errorf("cgroup: %w (dial: no such file): install dbus-user-session and log in with a systemd session; or run without limits: --memory= (a profile's too)", systemdcgroup.ErrNoManager), "systemd"},
 		{errors.New(`cgroup: start scope "x.scope": job failed: unit ActiveState=failed`), "systemd"},
 		{fmt.Errorf("cgroup: %w", &systemdcgroup.MissingControllersError{Scope: "s", Advice: "x; fix (as root): y"}), ""},
 		{&userns.ChildError{Stage: "mount", Msg: "run fuse-overlayfs: exit status 1: fuse: device not found", Code: 125}, "fuse"},

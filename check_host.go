@@ -207,7 +207,7 @@ func checkNetwork(ctx context.Context, env *checkEnv) checkResult {
 		fix := res.fix()
 		said := strings.TrimSuffix(res.describe(), "; fix: "+fix) // said once, as the fix
 		if fix == seeOtherLines {
-			fix = "sandbox -v --net user -- true shows the helper's own messages"
+			fix = "sandbox --verbose --net user -- true shows the helper's own messages"
 		}
 		return checkFail(fmt.Sprintf("%s; sandbox --net user -- true: %s", found, said), fix)
 	}

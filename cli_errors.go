@@ -12,15 +12,17 @@ import (
 // Validate): what is wrong, then what to do.
 func parseErrorLine(args []string, err error) string {
 	// kong names the command a Validate error came from; the flags before
-	// "--" are run's, the default command, so "run: " says nothing.
-	msg := strings.TrimPrefix(err.Error(), "run: ")
+	// "--" are run's, the default command, so "run: " says nothing. Those
+	// errors are ours, written to name their way out.
+	msg, ours := strings.CutPrefix(err.Error(), "run: ")
+	ours = ours && !strings.HasPrefix(msg, "unknown flag") // Validate's catch-all for kong
 	if hint := forgottenDashes(args); hint != "" {
 		if i := strings.Index(msg, ", did you mean"); i >= 0 {
 			msg = msg[:i] // kong's guess is one of our flags; the user meant a program
 		}
 		return args[0] + ": " + msg + "; " + hint
 	}
-	if strings.Contains(msg, "fix") || strings.Contains(msg, "see sandbox") {
+	if ours || strings.Contains(msg, "fix") || strings.Contains(msg, "see sandbox") {
 		return msg // it names its way out already
 	}
 	return msg + " (see sandbox --help)"

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"os/exec"
 	"reflect"
 	"testing"
 
@@ -35,7 +37,7 @@ func TestParsePassthrough(t *testing.T) {
 	}
 	// Our subcommands' names after -- are the user's commands.
 	for _, name := range []string{"rm", "diff", "commit", "ls", "version", "run"} {
-		cli, err = parse(t, "-v", "--", name, "-rf", "x")
+		cli, err = parse(t, "--verbose", "--", name, "-rf", "x")
 		if err != nil || !reflect.DeepEqual(cli.Run.Cmd, []string{name, "-rf", "x"}) {
 			t.Errorf("-- %s: %v %q", name, err, cli.Run.Cmd)
 		}
@@ -57,10 +59,10 @@ func TestParseErrors(t *testing.T) {
 }
 
 func TestOrderedMountFlags(t *testing.T) {
-	r := &RunCmd{RW: []string{"a", "c"}, RO: []string{"b"}, Tmpfs: []string{"/t"}}
-	args := []string{"--rw", "a", "--ro=b", "-v", "--tmpfs", "/t", "--rw", "c", "--", "--rw", "x"}
+	r := &RunCmd{RW: []string{"a", "c"}, RO: []string{"b"}, Tmpfs: []string{"/t"}, Volume: []string{"/s:/d:ro", "/e", "/f:/g"}}
+	args := []string{"--rw", "a", "--ro=b", "-v", "/s:/d:ro", "--verbose", "--tmpfs", "/t", "--volume=/e", "--rw", "c", "-v/f:/g", "--", "--rw", "x"}
 	got := orderedMountFlags(args, r)
-	want := []mountFlag{{"--rw", "a"}, {"--ro", "b"}, {"--tmpfs", "/t"}, {"--rw", "c"}}
+	want := []mountFlag{{"--rw", "a"}, {"--ro", "b"}, {"--ro", "/s:/d"}, {"--tmpfs", "/t"}, {"--rw", "/e"}, {"--rw", "c"}, {"--rw", "/f:/g"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %v, want %v", got, want)
 	}
@@ -98,5 +100,34 @@ func TestSubcommands(t *testing.T) {
 	}
 	if !reflect.DeepEqual(names, subcommands) {
 		t.Errorf("CLI commands %q, subcommands list %q: keep them in step", names, subcommands)
+	}
+}
+
+// A parse error is one line that says what to do: a message of ours that
+// names its way out gets no "(see sandbox --help)", and a program named like
+// one of our commands, run without "--", is shown how.
+func TestParseErrorLine(t *testing.T) {
+	ls := ""
+	if _, err := exec.LookPath("ls"); err == nil {
+		ls = "ls: unknown flag -l; to run ls, use `sandbox -- ls -la 'a b'`"
+	}
+	for _, c := range []struct {
+		args []string
+		err  string
+		want string
+	}{
+		{[]string{"--nope", "--", "x"}, "unknown flag --nope", "unknown flag --nope (see sandbox --help)"},
+		{[]string{"--nope", "--", "x"}, "run: unknown flag --nope", "unknown flag --nope (see sandbox --help)"},
+		{[]string{"--pids", "0", "--", "x"}, "run: --pids 0: a limit of 0 is no limit; give a value above 0, or none: --pids= clears it",
+			"--pids 0: a limit of 0 is no limit; give a value above 0, or none: --pids= clears it"},
+		{[]string{"--net", "gvisor", "--", "x"}, "run: --net gvisor: missing; fix: build it", "--net gvisor: missing; fix: build it"},
+		{[]string{"ls", "-la", "a b"}, `unknown flag -l, did you mean "-h"?`, ls},
+	} {
+		if c.want == "" {
+			continue // no ls here
+		}
+		if got := parseErrorLine(c.args, errors.New(c.err)); got != c.want {
+			t.Errorf("%q, %q:\n got %q\nwant %q", c.args, c.err, got, c.want)
+		}
 	}
 }

@@ -126,6 +126,9 @@ func compFlags(n *kong.Node) []compFlag {
 			cf.value = flagKind(f)
 		}
 		out = append(out, cf)
+		for _, a := range f.Aliases { // --network for --net, podman's names
+			out = append(out, compFlag{long: "--" + a, help: cf.help, value: cf.value})
+		}
 	}
 	return out
 }

@@ -121,6 +121,7 @@ func runCLI(args []string) int {
 		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
 		return exitSetup
 	}
+	args = clearEmpty(args) // --FLAG= : back to the default
 	pre := prestart(args)
 	defer pre.Close()
 	var cli CLI

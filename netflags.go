@@ -15,7 +15,7 @@ import (
 
 // NetFlags choose the sandbox's network.
 type NetFlags struct {
-	Net               string   `default:"none" help:"Network: none (only lo, the default), host (the host's network, its abstract Unix sockets too), user (pasta, else slirp4netns, else gvisor), pasta, slirp4netns, gvisor." placeholder:"MODE" group:"Network"`
+	Net               string   `default:"none" aliases:"network" help:"Network: none (only lo, the default), host (the host's network, its abstract Unix sockets too), user (pasta, else slirp4netns, else gvisor), pasta, slirp4netns, gvisor." placeholder:"MODE" group:"Network"`
 	ShareNet          bool     `help:"Same as --net host." group:"Network"`
 	AllowHostLoopback bool     `help:"In the user modes, let the sandbox reach the host's 127.0.0.1 through the gateway address." group:"Network"`
 	MTU               int      `name:"mtu" help:"MTU of the user-mode interface (default 65520)." placeholder:"N" group:"Network"`

@@ -183,6 +183,9 @@ func newRunModel() (*runModel, error) {
 // try parses args as flags of `sandbox run`.
 func (m *runModel) try(args []string) error {
 	m.cli.Run = RunCmd{} // Validate fills unexported fields; start clean
+	if end, ok := hasEmpty(args); ok {
+		args = m.clearEmpty(args, end)
+	}
 	_, err := m.parser.Parse(slices.Concat([]string{"run"}, args, []string{"--", "true"}))
 	if err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), "run: "))

@@ -190,7 +190,7 @@ func TestProfileErrors(t *testing.T) {
 		{"bad enum", "[defaults]\n\nmap = \"bogus\"\n", ":3: [defaults] map: "},
 		{"bad size", "[profile.p]\nmemory = \"4X\"\n", ":2: [profile.p] memory: --memory parse size \"4X\""},
 		{"negative uint", "[profile.p]\npids = -2\n", ":2: [profile.p] pids: "},
-		{"clash", "[profile.p]\nhostname = \"h\"\ncgroup = \"none\"\nmemory = \"1G\"\n", "[profile.p] cgroup: --cgroup none with a limit"},
+		{"clash", "[profile.p]\nhostname = \"h\"\ncgroup = \"none\"\nmemory = \"1G\"\n", "[profile.p] cgroup: --cgroup none with --memory 1G: a limit needs a cgroup; drop --cgroup none, or the limit (--memory= clears it, a profile's too)"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := writeConfig(t, c.text)
@@ -219,7 +219,7 @@ func TestProfileClashAcrossSections(t *testing.T) {
 	}
 	path = writeConfig(t, "[defaults]\ncgroup = \"none\"\n[profile.p]\nmemory = \"1G\"\npids = 10\n")
 	_, err = profileArgs(path, "p")
-	if err == nil || !strings.Contains(err.Error(), "[defaults] cgroup: --cgroup none with a limit") {
+	if err == nil || !strings.Contains(err.Error(), "[defaults] cgroup: --cgroup none with --memory 1G --pids 10:") {
 		t.Errorf("got %v", err)
 	}
 }
@@ -276,5 +276,28 @@ func TestProfileCost(t *testing.T) {
 		t.Errorf("profileArgs takes %v a call", per)
 	} else {
 		t.Logf("profileArgs: %v a call", per)
+	}
+}
+
+// --FLAG= (an empty value) clears every flag that takes a value, a profile's
+// too: ints and enums as strings, and the values a repeatable flag gathered.
+func TestClearEmpty(t *testing.T) {
+	for _, c := range []struct{ in, want []string }{
+		{[]string{"--pids=10", "--memory=1G", "--pids=", "--", "x", "--pids="}, []string{"--memory=1G", "--", "x", "--pids="}},
+		{[]string{"--uid", "0", "--map=single", "--uid=", "--map=", "--", "id"}, []string{"--", "id"}},
+		{[]string{"--rw=/a", "-e", "A=1", "--rw", "/b", "--rw=", "--rw=/c", "--env=", "--", "x"}, []string{"--rw=/c", "--", "x"}},
+		{[]string{"--network=host", "--net=", "--verbose", "-w", "/x", "--chdir=", "--", "x"}, []string{"--verbose", "--", "x"}},
+		{[]string{"--cow", "-v", "/a:/b", "--volume=", "--", "x"}, []string{"--cow", "--", "x"}},
+		{[]string{"--hostname=h", "--", "--hostname="}, []string{"--hostname=h", "--", "--hostname="}},
+	} {
+		if got := clearEmpty(c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("clearEmpty(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	// Then kong parses what is left: --pids= after a profile's pids is no
+	// limit, not an error.
+	cli, err := parse(t, clearEmpty([]string{"--pids=10", "--io-weight=5", "--cgroup=none", "--pids=", "--io-weight=", "--", "true"})...)
+	if err != nil || cli.Run.Pids != -1 || cli.Run.IOWeight != -1 {
+		t.Errorf("cleared limits: %v, pids %d io-weight %d", err, cli.Run.Pids, cli.Run.IOWeight)
 	}
 }

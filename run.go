@@ -28,13 +28,21 @@ type RunCmd struct {
 	GID      int64    `name:"gid" default:"-1" help:"Group ID inside (default: your own)." placeholder:"ID"`
 	Env      []string `short:"e" sep:"none" help:"Set KEY=VAL inside; KEY alone passes the host's value (repeatable)." placeholder:"KEY=VAL"`
 	ClearEnv bool     `name:"clearenv" help:"Start from an empty environment (then --env adds)."`
-	Chdir    string   `help:"Directory to start in, inside (default: the current directory)." placeholder:"DIR"`
+	Chdir    string   `short:"w" aliases:"workdir" help:"Directory to start in, inside (default: the current directory)." placeholder:"DIR"`
 	Map      string   `enum:"auto,subids,single" default:"auto" help:"ID map: subids (your /etc/subuid ranges via newuidmap), single (only your own ID), auto (subids when possible, else single)."`
 	RW       []string `name:"rw" sep:"none" help:"Bind host PATH read-write at DEST (default: the same path) (repeatable); naming a protected path (.git, .git/hooks, ~/.bashrc) opens it on purpose." placeholder:"PATH[:DEST]"`
 	RO       []string `name:"ro" sep:"none" help:"Bind host PATH read-only at DEST (repeatable)." placeholder:"PATH[:DEST]"`
 	Tmpfs    []string `sep:"none" help:"Mount an empty tmpfs at DEST (repeatable)." placeholder:"DEST"`
-	Verbose  bool     `short:"v" help:"Say what sandbox does, on stderr."`
+	Verbose  bool     `help:"Say what sandbox does, on stderr."`
 	Profile  string   `help:"Apply [defaults], then [profile.NAME] of ~/.config/sandbox/config.toml, before these flags (see sandbox profiles)." placeholder:"NAME"`
+
+	// podman's habits (run_compat.go).
+	Volume      []string `short:"v" sep:"none" help:"Bind host SRC at DEST (default: the same path), read-write, or read-only with :ro, as podman's -v (repeatable)." placeholder:"SRC[:DEST][:ro]"`
+	User        string   `short:"u" help:"User inside, as podman's --user: ID, NAME, ID:GID or NAME:GROUP, names from the sandbox's /etc/passwd and /etc/group." placeholder:"USER[:GROUP]"`
+	EnvFile     []string `name:"env-file" sep:"none" help:"Set the variables of FILE (KEY=VAL or KEY a line, # comments) before --env's (repeatable)." placeholder:"FILE"`
+	Unsetenv    []string `sep:"none" help:"Remove KEY from the command's environment (repeatable)." placeholder:"KEY"`
+	Interactive bool     `short:"i" help:"Accepted for podman's -i: stdin always reaches the command."`
+	TTY         bool     `short:"t" name:"tty" help:"Accepted for podman's -t: the terminal, if any, always reaches the command."`
 
 	// podman's and docker's name and default.
 	StopTimeout int `name:"stop-timeout" default:"10" help:"Seconds the command has to end after SIGTERM or SIGINT reaches sandbox before everything in the sandbox is killed (-1: wait for ever)." placeholder:"SECONDS"`
@@ -78,6 +86,9 @@ func (r *RunCmd) Validate() error {
 	}
 	if len(r.Cmd) == 0 && r.Image == "" || len(r.Cmd) > 0 && r.Cmd[0] == "" {
 		return fmt.Errorf("no command given: usage: sandbox [FLAGS] -- COMMAND [ARG...]")
+	}
+	if err := r.validateCompat(); err != nil {
+		return err
 	}
 	if err := r.ViewFlags.validate(); err != nil {
 		return err
@@ -147,6 +158,9 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 			return nil, nil, err
 		}
 	}
+	if err := r.applyUser(); err != nil {
+		return nil, nil, err
+	}
 	uid, gid := uint32(os.Getuid()), uint32(os.Getgid())
 	inUID, inGID := uid, gid
 	if r.UID >= 0 {
@@ -163,7 +177,7 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	env, err := commandEnv(os.Environ(), r.ClearEnv, r.Env)
+	env, err := r.environment()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -233,14 +247,17 @@ func runtimeDir() string {
 
 type mountFlag struct{ flag, value string }
 
-// orderedMountFlags returns the --rw/--ro/--tmpfs values in command-line order:
-// kong keeps the values of each flag in order, and this walk over argv only
-// recovers how the three kinds interleave.
+// orderedMountFlags returns the --rw/--ro/--tmpfs values in command-line order
+// (a -v as the --rw or --ro it means): kong keeps the values of each flag in
+// order, and this walk over argv only recovers how the kinds interleave.
 func orderedMountFlags(args []string, r *RunCmd) []mountFlag {
-	queue := map[string][]string{"--rw": r.RW, "--ro": r.RO, "--tmpfs": r.Tmpfs}
+	queue := map[string][]string{"--rw": r.RW, "--ro": r.RO, "--tmpfs": r.Tmpfs, "--volume": r.Volume}
 	var out []mountFlag
 	for i := 0; i < len(args) && args[i] != "--"; i++ {
 		name, _, inline := strings.Cut(args[i], "=")
+		if strings.HasPrefix(args[i], "-v") {
+			name, inline = "--volume", len(args[i]) > 2 // -v SRC, or -vSRC
+		}
 		vals := queue[name]
 		if len(vals) == 0 {
 			continue
@@ -248,7 +265,11 @@ func orderedMountFlags(args []string, r *RunCmd) []mountFlag {
 		if !inline {
 			i++ // the value is the next argument
 		}
-		out = append(out, mountFlag{name, vals[0]})
+		f := mountFlag{name, vals[0]}
+		if name == "--volume" {
+			f, _ = volumeFlag(vals[0]) // checked by Validate
+		}
+		out = append(out, f)
 		queue[name] = vals[1:]
 	}
 	return out

@@ -78,7 +78,7 @@ func startReady(ctx context.Context, name string, cmd *exec.Cmd, extra ...*os.Fi
 	if last := said.lastLine(); last != "" {
 		return nil, fmt.Errorf("%s exited before it was ready: %s", name, last)
 	}
-	return nil, fmt.Errorf("%s exited before it was ready (run with -v to see its output): %v", name, waitErr)
+	return nil, fmt.Errorf("%s exited before it was ready (run with --verbose to see its output): %v", name, waitErr)
 }
 
 // tail keeps the last bytes written to it.

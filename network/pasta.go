@@ -90,7 +90,7 @@ const noRouteForPasta = "pasta needs an IPv4 default route, and this host has no
 // with its own last line.
 func pastaFailed(last string, err error) error {
 	if last == "" {
-		return fmt.Errorf("pasta exited before the network was up (run with -v to see why): %v", err)
+		return fmt.Errorf("pasta exited before the network was up (run with --verbose to see why): %v", err)
 	}
 	return fmt.Errorf("pasta exited before the network was up: %s", last)
 }

@@ -22,7 +22,7 @@ const (
 	errUnitExists   = "org.freedesktop.systemd1.UnitExists"
 	errNoSuchUnit   = "org.freedesktop.systemd1.NoSuchUnit"
 	jobTimeout      = 30 * time.Second // go-systemd and runc wait this long
-	noManagerAdvice = "install dbus-user-session and log in with a systemd session, or run with --cgroup none"
+	noManagerAdvice = "install dbus-user-session and log in with a systemd session"
 )
 
 // ErrNoManager means no systemd user manager answers on D-Bus. Callers may

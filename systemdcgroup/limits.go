@@ -98,7 +98,7 @@ func DelegateAdvice(missing []string) string {
 // to cgroup v1 hierarchies, and no delegation can bring them to cgroup2.
 func HostAdvice(missing []string) string {
 	return fmt.Sprintf("the host's cgroup2 hierarchy has no %s controller(s) (hybrid cgroups: they are bound to cgroup v1); "+
-		"fix (as root): boot with systemd.unified_cgroup_hierarchy=1 on the kernel command line, or run with --cgroup none",
+		"fix (as root): boot with systemd.unified_cgroup_hierarchy=1 on the kernel command line",
 		strings.Join(missing, ","))
 }
 

@@ -402,7 +402,7 @@ func checkIPv6(t *testing.T, args []string) {
 func TestNetUserPickAndConfig(t *testing.T) {
 	requires(t, UserNS)
 	requiresHelper(t, "pasta")
-	r := sandbox(t, "", nil, "-v", "--net", "user", "--", "true")
+	r := sandbox(t, "", nil, "--verbose", "--net", "user", "--", "true")
 	if r.code != 0 || !strings.Contains(r.stderr, "--net user: using pasta") {
 		t.Errorf("--net user -v: exit %d, stderr %q; want it to say it uses pasta", r.code, r.stderr)
 	}
@@ -619,7 +619,7 @@ func TestNetGvisorNetstackErrors(t *testing.T) {
 func TestNetPublishCapsPending(t *testing.T) {
 	requires(t, UserNS)
 	hp := freePort(t, "tcp")
-	cmd := exec.Command(bin, "-v", "-p", fmt.Sprintf("127.0.0.1:%d:8000", hp), "--", probe, "hold", "127.0.0.1:8000")
+	cmd := exec.Command(bin, "--verbose", "-p", fmt.Sprintf("127.0.0.1:%d:8000", hp), "--", probe, "hold", "127.0.0.1:8000")
 	cmd.Dir = workdir(t)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -108,7 +108,7 @@ func TestProjectBelowHomeIsWritable(t *testing.T) {
 
 func TestVerboseListsProtected(t *testing.T) {
 	d := gitRepo(t)
-	r := sandbox(t, d, nil, "-v", "--", "true")
+	r := sandbox(t, d, nil, "--verbose", "--", "true")
 	var line string
 	for _, l := range lines(r.stderr) {
 		if strings.Contains(l, "msg=\"protected:") {
