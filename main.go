@@ -8,8 +8,8 @@
 //go:debug containermaxprocs=0
 
 // Command sandbox runs a command in a rootless sandbox: new user, mount, PID,
-// IPC, UTS, network and cgroup namespaces, a read-only view of the host with the
-// current directory writable, and a small init as PID 1.
+// IPC, UTS, network and cgroup namespaces, a copy-on-write view of the host with
+// the current directory writable, and a small init as PID 1.
 //
 // main.go holds the CLI (kong) and the exit-code mapping; the parent's plan is
 // in run.go, the namespaces in package userns.
@@ -128,7 +128,7 @@ func runCLI(args []string) int {
 	code := 0
 	parser, err := kong.New(&cli,
 		kong.Name("sandbox"),
-		kong.Description("Run a command in a rootless sandbox: its own user, PID, mount, IPC, UTS, network and cgroup namespaces, a read-only view of the host with the current directory writable.\n\nExamples:\n  sandbox -- make\n  sandbox --uid 0 -- sh -c 'id; ps ax'\n  sandbox --rw ~/.cache/go-build --share-net -- go build ./..."),
+		kong.Description("Run a command in a rootless sandbox: its own user, PID, mount, IPC, UTS, network and cgroup namespaces, a copy-on-write view of the host (nothing reaches it) with the current directory writable.\n\nExamples:\n  sandbox -- make\n  sandbox --uid 0 -- sh -c 'id; ps ax'\n  sandbox --rw ~/.cache/go-build --share-net -- go build ./..."),
 		kong.UsageOnError(),
 		kong.Exit(func(c int) { code = c; panic(exitNow{}) }),
 		kong.Bind(&code, pre),
