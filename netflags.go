@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"sandbox/network"
@@ -147,13 +146,9 @@ func (r *RunCmd) netPlan(spec *userns.Spec, v *view) (*netRun, error) {
 	case r.picked && r.Verbose:
 		fmt.Fprintf(os.Stderr, "sandbox: --net user: using %s\n", r.Net)
 	}
-	dir := v.sb.Dir
-	resolv := filepath.Join(dir, "resolv.conf")
-	if err := os.WriteFile(resolv, network.ResolvConf(r.dnsAddress()), 0o644); err != nil {
-		return nil, fmt.Errorf("write resolv.conf: %w", err)
-	}
+	// Written by init to a tmpfs of its own: nothing on the host's disk.
 	// Before the user's own mounts, so --ro FILE:/etc/resolv.conf still wins.
-	spec.Config.Mounts = insertBeforeUser(spec.Config.Mounts, userns.Mount{Kind: userns.Bind, Src: resolv, Dst: "/etc/resolv.conf", ReadOnly: true})
+	spec.Config.Mounts = insertBeforeUser(spec.Config.Mounts, userns.Mount{Kind: userns.File, Dst: "/etc/resolv.conf", Data: network.ResolvConf(r.dnsAddress())})
 	if r.Net == network.Gvisor {
 		// Init makes the tap (it holds CAP_NET_ADMIN in the namespace;
 		// we cannot enter it) and hands it over the aux channel.

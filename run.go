@@ -122,6 +122,9 @@ func (r *RunCmd) Run(code *int, pre *userns.Started) error {
 	} else {
 		log.Debug("no cgroup: no limit asked for")
 	}
+	if err := r.finishView(&spec.Config, v, scope != nil); err != nil {
+		return err
+	}
 	start := time.Now()
 	res, err := userns.Run(context.Background(), spec, pre)
 	var st systemdcgroup.Stats
@@ -139,6 +142,7 @@ func (r *RunCmd) Run(code *int, pre *userns.Started) error {
 	if err := r.printUsage(u, res); err != nil {
 		return err
 	}
+	v.noteDiscarded(res, r.Quiet)
 	*code, status = res.Status, res.Status
 	return nil
 }

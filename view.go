@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,8 @@ type ViewFlags struct {
 	Wait    bool     `help:"With --name: wait for another run of NAME to end instead of failing." group:"Filesystem"`
 	Hide    []string `sep:"none" help:"Hide PATH inside (an empty directory or /dev/null), repeatable." placeholder:"PATH" group:"Filesystem"`
 	Show    []string `sep:"none" help:"Take PATH off the hidden-by-default list, repeatable." placeholder:"PATH" group:"Filesystem"`
+	TmpSize string   `name:"tmp-size" help:"Size of each tmpfs of the run: /tmp, /dev/shm, --tmpfs, and the memory that holds an ephemeral run's copy-on-write layers (512M, 2G, or 25% of RAM; default 50%)." placeholder:"SIZE" group:"Filesystem"`
+	Quiet   bool     `help:"Say nothing at exit of what an ephemeral run discarded." group:"Filesystem"`
 	Rootfs  string   `help:"Use DIR (a debootstrap tree, an unpacked image) as the lower layer instead of the host's /; the current directory is not bound." placeholder:"DIR" group:"Filesystem"`
 }
 
@@ -58,6 +61,7 @@ type view struct {
 	sb        *layers.Sandbox
 	maps      userns.IDMaps // inside ID 0 at the caller: for removing what the command left
 	ephemeral bool
+	mem       bool     // ephemeral layers in init's memory layer, nothing on disk
 	announce  bool     // --cow without --name: say at exit where the changes are
 	watch     *watcher // protected paths that did not exist: kept from being created
 }
@@ -74,8 +78,19 @@ func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
 	v := &view{}
 	name := r.Name
 	if name == "" && r.Cow {
-		name = "cow-" + time.Now().Format("20060102-150405")
+		// The second alone named two runs alike: they shared a sandbox
+		// (issue 19).
+		name = fmt.Sprintf("cow-%s-%06x", time.Now().Format("20060102-150405"), rand.IntN(1<<24))
 		v.announce = true
+	}
+	fuse := r.Overlay == "fuse" || (r.Overlay == "auto" && r.UID == 0)
+	if name == "" && !fuse && r.Rootfs == "" && r.image == nil && memLayerOK(log) {
+		// In memory: no slot of the store, no disk (issue 15). What
+		// killed runs left on disk is still cleared by the next run.
+		v.ephemeral, v.mem = true, true
+		store.SweepEphemeral()
+		removeLeftovers(store, r.Map)
+		return v, memMounts(overlayDirs(log)), nil
 	}
 	if name == "" {
 		v.sb, err = store.Ephemeral()
@@ -101,7 +116,6 @@ func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
 		}
 		return v, []userns.Mount{m}, nil
 	}
-	fuse := r.Overlay == "fuse" || (r.Overlay == "auto" && r.UID == 0)
 	if fuse {
 		log.Debug("overlay: fuse-overlayfs of /", "why", map[bool]string{true: "--uid 0: root inside may modify files of IDs outside the map", false: "--overlay fuse"}[r.Overlay == "auto"])
 		upper, work, err := v.sb.Layer("/")

@@ -94,6 +94,20 @@ func (s Store) Ephemeral() (*Sandbox, error) {
 	return sb, nil
 }
 
+// SweepEphemeral destroys what killed runs left in the pool of ephemeral
+// slots, as Ephemeral does on its way, for a run that takes no slot (its
+// layers are in memory). Idle slots stay for later runs. Without a pool it
+// costs one failed open.
+func (s Store) SweepEphemeral() {
+	parent := filepath.Join(s.Root, ephemeralDir)
+	names, err := readNames(s.Root, parent)
+	if err != nil {
+		return
+	}
+	slots, others := parseSlots(names)
+	sweep(parent, slots, others)
+}
+
 func readNames(root, dir string) ([]string, error) {
 	d, err := openBelow(root, dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {

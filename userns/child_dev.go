@@ -15,7 +15,7 @@ var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 // makeDev builds a minimal /dev at dst: a tmpfs holding the device nodes above,
 // a new devpts instance (so the sandbox cannot reach the host's ptys), /dev/shm
 // and the usual symlinks.
-func makeDev(dst string) error {
+func makeDev(dst, shmSize string) error {
 	dev, err := newFS("tmpfs", map[string]string{"mode": "755"}, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC)
 	if err != nil {
 		return err
@@ -45,7 +45,7 @@ func makeDev(dst string) error {
 		unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC); err != nil {
 		return err
 	}
-	if err := subMount(dev, "shm", "tmpfs", map[string]string{"mode": "1777"},
+	if err := subMount(dev, "shm", "tmpfs", tmpfsOpts("1777", shmSize),
 		unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV); err != nil {
 		return err
 	}

@@ -55,6 +55,11 @@ func buildRoot(cfg *Config, log *slog.Logger, host *int) error {
 	if err := pivot(baseDir, baseDir+oldRoot); err != nil {
 		return err
 	}
+	if hasMem(cfg.Mounts) {
+		if err := mountMemLayer(cfg.TmpSize); err != nil {
+			return err
+		}
+	}
 	for _, m := range cfg.Mounts {
 		log.Debug("mount", "step", m.String())
 		if err := apply(m, cfg); err != nil {
@@ -117,18 +122,20 @@ func apply(m Mount, cfg *Config) error {
 	case Bind:
 		return bind(m)
 	case Tmpfs:
-		return attachNew("tmpfs", map[string]string{"mode": fmt.Sprintf("%o", m.Mode)},
+		return attachNew("tmpfs", tmpfsOpts(fmt.Sprintf("%o", m.Mode), cfg.TmpSize),
 			unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, m.Dst)
 	case Proc:
 		return attachNew("proc", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, m.Dst)
 	case Dev:
-		return makeDev(m.Dst)
+		return makeDev(m.Dst, cfg.TmpSize)
 	case Overlay:
 		return overlay(m, cfg.FuseOverlayfs)
 	case Hide:
 		return hide(m)
 	case Rebind:
 		return rebind(m)
+	case File:
+		return fileMount(m)
 	}
 	return fmt.Errorf("unknown mount kind %q", m.Kind)
 }

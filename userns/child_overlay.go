@@ -27,7 +27,14 @@ func overlay(m Mount, fuseBin string) error {
 	// directory, made init's working directory for the call: the options
 	// in the command's /proc/self/mountinfo then name no path of the
 	// store (the user's name, the home directory).
-	dir, upper, work := relLayers(oldRoot+m.Upper, oldRoot+m.Work)
+	base := oldRoot // the host's tree, where the store is
+	if m.Mem {
+		base = ""
+		if err := makeMemDirs(m.Upper, m.Work); err != nil {
+			return err
+		}
+	}
+	dir, upper, work := relLayers(base+m.Upper, base+m.Work)
 	if err := unix.Chdir(dir); err != nil {
 		return fmt.Errorf("enter the layer directory: %w", err)
 	}
@@ -38,8 +45,13 @@ func overlay(m Mount, fuseBin string) error {
 		"lowerdir": oldRoot + m.Src, "upperdir": upper, "workdir": work, "userxattr": "",
 	}, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV)
 	if err != nil {
-		if m.FuseFallback && fuseBin != "" {
+		if m.FuseFallback && fuseBin != "" && !m.Mem {
 			return fuseMount(m, fuseBin)
+		}
+		if m.Mem {
+			// fuse-overlayfs runs chrooted in the host's tree and
+			// cannot reach the memory layer.
+			return fmt.Errorf("%w (try --name NAME, which keeps the layers on disk where fuse-overlayfs can take over, or --overlay fuse)", err)
 		}
 		return fmt.Errorf("%w (try --overlay fuse)", err)
 	}
@@ -82,6 +94,17 @@ func fuseMount(m Mount, bin string) error {
 	// a sysfs file, and writing transparent_hugepage/enabled left the
 	// daemon spinning and the command in D state (issue 22).
 	return bind(Mount{Kind: Bind, Src: "/sys", Dst: "/sys", ReadOnly: true})
+}
+
+// makeMemDirs creates an overlay's upper and work directories in the memory
+// layer.
+func makeMemDirs(upper, work string) error {
+	for _, d := range []string{upper, work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("create %s in the memory layer: %w", d, err)
+		}
+	}
+	return nil
 }
 
 // relLayers returns the directory holding upper, and upper and work

@@ -127,6 +127,24 @@ func (s *supervisor) run() (status, signal int) {
 	}
 }
 
+// endAll kills every process left in the sandbox's PID namespace (daemons the
+// command started, fuse-overlayfs) and reaps them. kill(-1) from a
+// namespace's init reaches all of it but init.
+//
+// Preconditions: the supervisor's reaper has returned (the command is gone).
+func endAll() {
+	_ = unix.Kill(-1, unix.SIGKILL)
+	for {
+		_, err := unix.Wait4(-1, nil, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return // ECHILD: none left
+		}
+	}
+}
+
 func (s *supervisor) reap(done chan<- unix.WaitStatus, stopped chan<- struct{}) {
 	opts := 0
 	if s.tty {

@@ -79,6 +79,14 @@ type Config struct {
 	// (/proc/cmdline, ...) unmasked: a nested namespace (--allow-nested)
 	// mounts a new proc or sysfs only where the one it sees is not covered.
 	NoMask bool `json:"noMask,omitempty"`
+	// TmpSize bounds each tmpfs init makes for the command: /tmp, /dev/shm,
+	// --tmpfs, and the memory layer of an ephemeral run (a tmpfs size=
+	// value: bytes with a k/m/g suffix, or a percentage of RAM).
+	TmpSize string `json:"tmpSize,omitempty"`
+	// NoWait: the parent leaves as soon as init reports the exit status,
+	// without waiting for the namespace's teardown (init has ended every
+	// other process first).
+	NoWait bool `json:"noWait,omitempty"`
 	// StopTimeout is how many seconds the command has to end after a
 	// forwarded SIGTERM or SIGINT before init kills everything in the
 	// sandbox; negative: wait for ever.

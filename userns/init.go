@@ -93,6 +93,8 @@ func Init() int {
 	if err != nil {
 		return fail("mount", 125, err)
 	}
+	mem := memLayerOf(cfg.Mounts)
+	mem.baseline()
 	if err := setupHost(cfg); err != nil {
 		return fail("setup", 125, err)
 	}
@@ -130,7 +132,12 @@ func Init() int {
 		sup.grace = -1
 	}
 	status, sig := sup.run()
-	_, _ = out.Write(encode(Msg{Type: MsgExit, Status: status, Signal: sig}))
+	// Everything else in the sandbox ends before the status is reported,
+	// so nothing of it outlives `sandbox` when the parent leaves at once
+	// (Config.NoWait); it would die with init anyway.
+	endAll()
+	written, files := mem.written()
+	_, _ = out.Write(encode(Msg{Type: MsgExit, Status: status, Signal: sig, Discarded: written, DiscardedFiles: files}))
 	return status
 }
 

@@ -31,6 +31,10 @@ const (
 	// renaming its parent. Dst's last component is not followed: a symlink
 	// is pinned itself (its target is protected by a step of its own).
 	Rebind MountKind = "rebind"
+	// File puts a read-only file holding Data at Dst (a resolv.conf the
+	// parent wrote for a user-mode network): init writes it to its own
+	// tmpfs, so nothing of the run is on the host's disk.
+	File MountKind = "file"
 )
 
 // Mount is one step of the filesystem plan. Steps run in order, inside the new
@@ -55,6 +59,12 @@ type Mount struct {
 	// Squash: fuse-overlayfs shows the lower files as owned by root inside,
 	// so root inside may write files of IDs outside the map (--uid 0).
 	Squash bool `json:"squash,omitempty"`
+	// Data is a File step's content.
+	Data []byte `json:"data,omitempty"`
+	// Mem: Upper and Work are paths in init's own memory layer (a tmpfs of
+	// the sandbox's mount namespace, see child_memlayer.go), not on the
+	// host: an ephemeral run writes nothing to disk. Kernel overlay only.
+	Mem bool `json:"mem,omitempty"`
 	// Lowers, when set, are the overlay's lower directories, top first (an
 	// image's layers; Src is then the top one): host paths, kernel overlay only.
 	Lowers []string `json:"lowers,omitempty"`

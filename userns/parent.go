@@ -53,8 +53,12 @@ type Spec struct {
 type Result struct {
 	Status int // exit status, or 128+Signal
 	Signal int
-	// Rusage is init's, which includes every process it reaped.
+	// Rusage is init's, which includes every process it reaped; nil when
+	// the parent did not wait for init (Config.NoWait).
 	Rusage *syscall.Rusage
+	// Discarded: what the command wrote to an ephemeral run's memory
+	// layer, in bytes and in files and directories.
+	Discarded, DiscardedFiles int64
 }
 
 // forwarded are the signals the parent passes on to init, which passes them on to
@@ -174,7 +178,7 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 		// Init may have failed first and said why (it could not make the
 		// tap, say): that is the cause, and ours only its consequence. Its
 		// end of the pipe is closed now that it is gone.
-		if last, _ := readMessages(st.fromInitR, func() {}); last != nil && last.Type == MsgError {
+		if last, _ := readMessages(st.fromInitR, func() {}, false); last != nil && last.Type == MsgError {
 			return Result{}, &ChildError{Stage: last.Stage, Msg: last.Err, Code: last.Code}
 		}
 		return Result{}, err
@@ -234,7 +238,13 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 
 	job := newJob(toInitW)
 	defer job.restore()
-	last, readErr := readMessages(st.fromInitR, job.stopped)
+	last, readErr := readMessages(st.fromInitR, job.stopped, spec.Config.NoWait)
+	if spec.Config.NoWait && last != nil && last.Type == MsgExit {
+		// Init has ended every other process; its own exit (the mount
+		// namespace's teardown) goes on without us, and it dies at our
+		// exit if it has not (Pdeathsig).
+		return resultOf(last), nil
+	}
 	waitErr := cmd.Wait()
 	res, err := result(last, readErr, waitErr, cmd.ProcessState)
 	if cmd.ProcessState != nil {
@@ -331,7 +341,7 @@ func allCaps() []uintptr {
 
 // readMessages reads init's messages until it closes its end (it keeps fd 4
 // until it exits), acting on Stopped. It returns the last Error or Exit message.
-func readMessages(r *os.File, stopped func()) (*Msg, error) {
+func readMessages(r *os.File, stopped func(), untilExit bool) (*Msg, error) {
 	defer r.Close()
 	var last *Msg
 	sc := bufio.NewScanner(r)
@@ -343,6 +353,9 @@ func readMessages(r *os.File, stopped func()) (*Msg, error) {
 		switch m.Type {
 		case MsgError, MsgExit:
 			last = &m
+			if untilExit && m.Type == MsgExit {
+				return last, nil
+			}
 		case MsgStopped:
 			stopped()
 		}
@@ -350,12 +363,17 @@ func readMessages(r *os.File, stopped func()) (*Msg, error) {
 	return last, sc.Err()
 }
 
+// resultOf is the Result an Exit message reports.
+func resultOf(m *Msg) Result {
+	return Result{Status: m.Status, Signal: m.Signal, Discarded: m.Discarded, DiscardedFiles: m.DiscardedFiles}
+}
+
 func result(last *Msg, readErr, waitErr error, st *os.ProcessState) (Result, error) {
 	if last != nil && last.Type == MsgError {
 		return Result{}, &ChildError{Stage: last.Stage, Msg: last.Err, Code: last.Code}
 	}
 	if last != nil && last.Type == MsgExit {
-		return Result{Status: last.Status, Signal: last.Signal}, nil
+		return resultOf(last), nil
 	}
 	if readErr != nil {
 		return Result{}, readErr

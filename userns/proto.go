@@ -21,6 +21,11 @@ type Msg struct {
 	// Exit fields: how the command ended.
 	Status int `json:"status,omitempty"`
 	Signal int `json:"signal,omitempty"`
+	// Discarded, with Exit: what the command wrote to the memory layer of
+	// an ephemeral run (bytes, and files and directories), which goes with
+	// the sandbox.
+	Discarded      int64 `json:"discarded,omitempty"`
+	DiscardedFiles int64 `json:"discardedFiles,omitempty"`
 	// Go: the host directory of the cgroup that holds init, if any.
 	Cgroup string `json:"cgroup,omitempty"`
 	// Continue: whether the parent was resumed in the foreground (fg, not bg).

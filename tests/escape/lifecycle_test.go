@@ -1,11 +1,13 @@
 package escape
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -35,8 +37,14 @@ func TestKilledSandboxLeavesNothing(t *testing.T) {
 		if len(withMarker(mark)) < 2 {
 			t.Fatalf("%s: the command's processes are not visible by their marker, the case proves nothing: %v", m.name, withMarker(mark))
 		}
+		// A plain run keeps its layers in memory from Linux 6.6 (issue 15):
+		// then nothing of it may be on disk at all; --uid 0 keeps them on
+		// disk, where the case proves that the next run clears them.
 		layers := markedLayers(mark)
-		if len(layers) == 0 {
+		switch inMemory := m.name == defaultMode.name && kernelAtLeast66(); {
+		case inMemory && len(layers) > 0:
+			t.Errorf("%s: the run's write to /etc is on disk, not in the memory layer: %v", m.name, layers)
+		case !inMemory && len(layers) == 0:
 			t.Errorf("%s: the run's write to /etc is in no ephemeral layer under %s, the case proves less than it should", m.name, ephemeralDir())
 		}
 		_ = cmd.Process.Kill()
@@ -105,4 +113,23 @@ func markedLayers(mark string) []string {
 		return nil
 	})
 	return found
+}
+
+// kernelAtLeast66 says whether tmpfs has user xattrs here (Linux 6.6), which
+// a plain run's memory layer needs.
+func kernelAtLeast66() bool {
+	var u syscall.Utsname
+	if syscall.Uname(&u) != nil {
+		return false
+	}
+	var b []byte
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	var major, minor int
+	_, _ = fmt.Sscanf(string(b), "%d.%d", &major, &minor)
+	return major > 6 || (major == 6 && minor >= 6)
 }

@@ -79,7 +79,7 @@ true`
 func TestProtectHomeIsCopyOnWrite(t *testing.T) {
 	h := fakeHome(t)
 	before := treeHash(t, h)
-	r := run{dir: h, env: homeEnv(h)}.sandbox(t, "--", "sh", "-c", plantHome)
+	r := run{dir: h, env: homeEnv(h)}.sandbox(t, "--quiet", "--", "sh", "-c", plantHome)
 	if r.code != 0 {
 		t.Fatalf("run: %s", r)
 	}
