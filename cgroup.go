@@ -208,7 +208,7 @@ func (s *scopeRun) finish(log *slog.Logger) (systemdcgroup.Stats, bool) {
 		log.Warn("no keeper for the scope: its counters may be gone before they are read", "err", s.keeperErr)
 	}
 	st, err := s.scope.Stats()
-	ok := err == nil
+	ok := err == nil && len(st.Have) > 0 // none: the cgroup was gone
 	// The leaf init made; systemd would trim it too, but not before the
 	// scope's stop job, which then has less to do.
 	_ = os.Remove(filepath.Join(s.scope.Path(), "sandbox"))
