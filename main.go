@@ -63,6 +63,12 @@ type CLI struct {
 	Check      CheckCmd      `cmd:"" help:"Try, for real, what sandbox needs on this machine: one line each with the fix."`
 	Profiles   ProfilesCmd   `cmd:"" help:"List the profiles of ~/.config/sandbox/config.toml (sandbox --profile NAME -- COMMAND)."`
 	Completion CompletionCmd `cmd:"" help:"Print the shell completion script for bash, zsh or fish."`
+
+	Pull   PullCmd   `cmd:"" help:"Pull an image into the store (see --image)." group:"Images"`
+	Images ImagesCmd `cmd:"" help:"List the images in the store." group:"Images"`
+	Rmi    RmiCmd    `cmd:"" help:"Remove images, and the layers no other image uses." group:"Images"`
+	Image  ImageCmd  `cmd:"" help:"Image store: prune, inspect." group:"Images"`
+	Import ImportCmd `cmd:"" help:"Make an image of a root filesystem tarball." group:"Images"`
 }
 
 // VersionCmd prints the version.
@@ -93,7 +99,7 @@ func main() {
 
 // subcommands are the CLI's commands other than run (TestSubcommands keeps the
 // list in step with CLI).
-var subcommands = []string{"run", "diff", "commit", "ls", "rm", "path", "seccomp", "version", "check", "profiles", "completion"}
+var subcommands = []string{"run", "diff", "commit", "ls", "rm", "path", "seccomp", "version", "check", "profiles", "completion", "pull", "images", "rmi", "image", "import"}
 
 // prestart starts the sandbox's init before kong has even parsed the flags, when
 // the command line is a plain `sandbox [FLAGS] -- COMMAND` that keeps the default
