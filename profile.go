@@ -176,6 +176,9 @@ func newRunModel() (*runModel, error) {
 	}
 	for _, f := range m.parser.Model.Children[0].Flags {
 		m.flags[f.Name] = f
+		for _, a := range f.Aliases { // network = "host" as --network
+			m.flags[a] = f
+		}
 	}
 	return m, nil
 }

@@ -78,7 +78,8 @@ func (p *configParser) flagArgs(key string, v any) ([]string, error) {
 // the colon of PATH:DEST) is $HOME.
 var pathKeys = map[string]bool{
 	"rw": true, "ro": true, "tmpfs": true, "hide": true, "show": true,
-	"chdir": true, "rootfs": true, "seccomp": true, "report": true,
+	"chdir": true, "workdir": true, "rootfs": true, "seccomp": true, "report": true,
+	"volume": true, "env-file": true,
 }
 
 func expandHomeIn(key, v string) string {
@@ -99,7 +100,7 @@ func expandHomeIn(key, v string) string {
 		return s
 	}
 	src, dst, ok := strings.Cut(v, ":")
-	if ok && (key == "rw" || key == "ro") {
+	if ok && (key == "rw" || key == "ro" || key == "volume") {
 		return one(src) + ":" + one(dst)
 	}
 	return one(v)

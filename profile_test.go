@@ -301,3 +301,23 @@ func TestClearEmpty(t *testing.T) {
 		t.Errorf("cleared limits: %v, pids %d io-weight %d", err, cli.Run.Pids, cli.Run.IOWeight)
 	}
 }
+
+// podman's names work as keys too: volume (with ~ on both sides), network,
+// workdir, env-file.
+func TestProfilePodmanKeys(t *testing.T) {
+	t.Setenv("HOME", "/home/me")
+	writeConfig(t, "[profile.p]\nvolume = [\"~/src:~/dst:ro\"]\nnetwork = \"host\"\nworkdir = \"~/w\"\nenv-file = [\"~/env\"]\n")
+	args, err := withProfile([]string{"--profile", "p", "--", "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := parse(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cli.Run
+	if !reflect.DeepEqual(r.Volume, []string{"/home/me/src:/home/me/dst:ro"}) || r.Net != "host" || r.Chdir != "/home/me/w" ||
+		!reflect.DeepEqual(r.EnvFile, []string{"/home/me/env"}) {
+		t.Errorf("%q: volume %q net %q chdir %q env-file %q", args, r.Volume, r.Net, r.Chdir, r.EnvFile)
+	}
+}
