@@ -39,15 +39,12 @@ var (
 // Preconditions: /proc is the sandbox's own, /sys in place, /oldroot/dev/null
 // reachable.
 func maskKernelFiles() error {
-	null, err := unix.OpenTree(unix.AT_FDCWD, oldRoot+"/dev/null", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
-	if err != nil {
-		return fmt.Errorf("clone /dev/null: %w", err)
-	}
-	defer unix.Close(null)
 	for _, p := range maskedFiles {
 		if err := maskWith(p, func(target int) error {
-			// Each target gets its own clone: a detached mount attaches once.
-			c, err := unix.OpenTree(null, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+			// Each target gets its own clone, from the path: a detached
+			// mount attaches once, and Linux before 6.x refuses to clone
+			// a detached clone again (EINVAL).
+			c, err := unix.OpenTree(unix.AT_FDCWD, oldRoot+"/dev/null", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 			if err != nil {
 				return err
 			}
