@@ -142,7 +142,7 @@ func (r *RunCmd) Run(code *int, pre *userns.Started) error {
 	if err := r.printUsage(u, res); err != nil {
 		return err
 	}
-	v.noteDiscarded(res, r.Quiet)
+	v.finished(res, r.Quiet)
 	*code, status = res.Status, res.Status
 	return nil
 }

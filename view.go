@@ -62,6 +62,7 @@ type view struct {
 	maps      userns.IDMaps // inside ID 0 at the caller: for removing what the command left
 	ephemeral bool
 	mem       bool     // ephemeral layers in init's memory layer, nothing on disk
+	ran       bool     // the command ran: a sandbox named for --cow is kept
 	announce  bool     // --cow without --name: say at exit where the changes are
 	watch     *watcher // protected paths that did not exist: kept from being created
 }
@@ -163,6 +164,15 @@ func (v *view) close(argv []string, status int) {
 		}
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "sandbox: note: remove ephemeral layer: %v (removed at the next run at the latest)\n", err)
+		}
+		return
+	}
+	if v.announce && !v.ran {
+		// Named for this run (--cow), which never ran: nothing to keep.
+		name := v.sb.Name
+		v.sb.Unlock()
+		if store, err := layers.DefaultStore(); err == nil {
+			_ = store.Remove(name)
 		}
 		return
 	}

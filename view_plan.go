@@ -50,14 +50,17 @@ func (r *RunCmd) mounts(cwd string, log *slog.Logger) (*view, []userns.Mount, er
 		dir := filepath.Dir(real)
 		plan = append(plan, userns.Mount{Kind: userns.Bind, Src: dir, Dst: dir, ReadOnly: true})
 	}
+	cowCwd := false
 	switch why := g.homeLike(cwd); {
 	case r.Cow:
 		log.Debug("--cow: the current directory is copy-on-write too")
+		cowCwd = true
 	case g.named[cwd]:
 		log.Debug("the current directory is bound by --rw")
 	case why != "":
 		// A home holds what runs at the next login; a project does not.
 		fmt.Fprintf(os.Stderr, "sandbox: note: %s is copy-on-write, not bound writable: %s; changes do not reach it (give write access on purpose with --rw .)\n", cwd, why)
+		cowCwd = true
 	default:
 		plan = append(plan, userns.Mount{Kind: userns.Bind, Src: cwd, Dst: cwd})
 	}
@@ -74,6 +77,16 @@ func (r *RunCmd) mounts(cwd string, log *slog.Logger) (*view, []userns.Mount, er
 			plan = append(plan, userns.Mount{Kind: userns.Hide, Src: real, Dst: real})
 		}
 	}
+	if cowCwd {
+		if m, ok, err := r.cwdOverlay(v, plan, cwd); err != nil {
+			v.close(nil, 0)
+			return nil, nil, err
+		} else if ok {
+			log.Debug("the current directory gets an overlay of its own: no other holds it", "dir", cwd)
+			plan = append(plan, m)
+		}
+	}
+	addPrecreates(plan, cwd)
 	plan, err = r.guardPlan(v, g, gitDirBinds(append(plan, user...)), log)
 	return v, plan, err
 }

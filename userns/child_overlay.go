@@ -34,6 +34,9 @@ func overlay(m Mount, fuseBin string) error {
 			return err
 		}
 	}
+	if err := precreate(base+m.Upper, m.Precreate); err != nil {
+		return err
+	}
 	dir, upper, work := relLayers(base+m.Upper, base+m.Work)
 	if err := unix.Chdir(dir); err != nil {
 		return fmt.Errorf("enter the layer directory: %w", err)
@@ -94,6 +97,37 @@ func fuseMount(m Mount, bin string) error {
 	// a sysfs file, and writing transparent_hugepage/enabled left the
 	// daemon spinning and the command in D state (issue 22).
 	return bind(Mount{Kind: Bind, Src: "/sys", Dst: "/sys", ReadOnly: true})
+}
+
+// precreate makes the directories of Mount.Precreate in upper, each below
+// one that exists (the parent planned them in that order). One made by an
+// earlier run of a named sandbox is left as it is.
+func precreate(upper string, dirs []Precreate) error {
+	for _, d := range dirs {
+		p := filepath.Join(upper, d.Rel)
+		if err := os.Mkdir(p, 0o700); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				continue
+			}
+			return fmt.Errorf("prepare %s in the upper layer: %w", d.Rel, err)
+		}
+		if err := os.Chmod(p, os.FileMode(d.Mode&0o777)|modeBits(d.Mode)); err != nil {
+			return fmt.Errorf("prepare %s in the upper layer: %w", d.Rel, err)
+		}
+	}
+	return nil
+}
+
+// modeBits turns the setuid, setgid and sticky bits of a unix mode into Go's.
+func modeBits(mode uint32) os.FileMode {
+	var m os.FileMode
+	if mode&unix.S_ISVTX != 0 {
+		m |= os.ModeSticky
+	}
+	if mode&unix.S_ISGID != 0 {
+		m |= os.ModeSetgid
+	}
+	return m
 }
 
 // makeMemDirs creates an overlay's upper and work directories in the memory

@@ -59,6 +59,14 @@ type Mount struct {
 	// Squash: fuse-overlayfs shows the lower files as owned by root inside,
 	// so root inside may write files of IDs outside the map (--uid 0).
 	Squash bool `json:"squash,omitempty"`
+	// Precreate are directories below Src, by their path relative to it,
+	// made in the upper layer (with the given permission bits, owned by the
+	// user) before the overlay is mounted. The kernel overlay copies a
+	// directory up with its owner, and fails with EOVERFLOW for an owner
+	// the user namespace does not map (root's /var/tmp, mode 1777): made
+	// beforehand, the directory is merged, not copied up, and the command
+	// may write there as it could on the host.
+	Precreate []Precreate `json:"precreate,omitempty"`
 	// Data is a File step's content.
 	Data []byte `json:"data,omitempty"`
 	// Mem: Upper and Work are paths in init's own memory layer (a tmpfs of
@@ -68,6 +76,12 @@ type Mount struct {
 	// Lowers, when set, are the overlay's lower directories, top first (an
 	// image's layers; Src is then the top one): host paths, kernel overlay only.
 	Lowers []string `json:"lowers,omitempty"`
+}
+
+// Precreate is one directory of Mount.Precreate.
+type Precreate struct {
+	Rel  string `json:"rel"`
+	Mode uint32 `json:"mode"`
 }
 
 func (m Mount) String() string {
