@@ -158,6 +158,10 @@ func checkDataDir(_ context.Context, _ *checkEnv) checkResult {
 	if err := os.Remove(name); err != nil {
 		return checkFail(fmt.Sprintf("remove a file in %s: %v", dir, unwrapPath(err)), fix)
 	}
+	if err := layers.CheckUserXattrs(dir); errors.Is(err, layers.ErrNoUserXattrs) {
+		return bad(fmt.Sprintf("%v, which the kernel overlay needs: %s (only --overlay fuse works there)", err, who),
+			"set XDG_DATA_HOME to a directory on a disk filesystem")
+	}
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {
 		return checkWarn(fmt.Sprintf("%s is writable; free space unknown (statfs: %v)", dir, err), "")

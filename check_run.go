@@ -69,7 +69,12 @@ func (r runResult) describe() string {
 	if r.stderr == "" {
 		return fmt.Sprintf("exit %d", r.code)
 	}
-	return fmt.Sprintf("exit %d: %s", r.code, r.stderr)
+	// The fix goes in the line's fix, once.
+	msg := r.stderr
+	for _, mark := range []string{"; fix (as root): ", "; fix: ", "; to fix, "} {
+		msg, _, _ = strings.Cut(msg, mark)
+	}
+	return fmt.Sprintf("exit %d: %s", r.code, msg)
 }
 
 // fix is the fix the run's error names, or a pointer to the other lines.

@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -104,6 +106,14 @@ func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
 		// Bounds the conflict check of a later commit; an ephemeral
 		// layer is never committed.
 		err = v.sb.BeginRun()
+	}
+	if errors.Is(err, fs.ErrPermission) {
+		err = fmt.Errorf("%w; fix: make %s writable (chmod u+w), or set XDG_DATA_HOME to a writable directory", err, store.Root)
+	}
+	if err == nil && !fuse {
+		if xerr := layers.CheckUserXattrs(v.sb.Dir); errors.Is(xerr, layers.ErrNoUserXattrs) {
+			err = fmt.Errorf("the layers' directory %v, which the kernel overlay needs; fix: set XDG_DATA_HOME to a directory on a disk filesystem, or use --overlay fuse", xerr)
+		}
 	}
 	if err != nil {
 		v.close(nil, 0)
