@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"sandbox/profile"
 )
 
 // runResult is how one `sandbox [FLAGS] -- true` went.
@@ -29,7 +31,7 @@ func sandboxTrue(ctx context.Context, env *checkEnv, flags ...string) runResult 
 	cmd := exec.CommandContext(ctx, env.exe, append(flags, "--", "true")...)
 	cmd.Env = os.Environ()
 	if len(flags) > 0 {
-		cmd.Env = append(cmd.Env, configEnv+"=/dev/null")
+		cmd.Env = append(cmd.Env, profile.Env+"=/dev/null")
 	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -137,33 +139,30 @@ func checkOverlay(ctx context.Context, env *checkEnv) checkResult {
 
 // checkConfig parses the config file.
 func checkConfig(_ context.Context, _ *checkEnv) checkResult {
-	path, err := configFile()
+	path, err := profile.File()
 	if err != nil {
 		return checkFail(err.Error(), "set HOME or XDG_CONFIG_HOME")
 	}
-	c, err := loadProfiles(path)
+	c, err := profile.Load(path, runGrammar)
 	if err != nil {
 		return checkFail(err.Error(), "correct that line of "+path+" (see sandbox profiles --help)")
 	}
-	if !c.exists {
+	if !c.Exists() {
 		return checkOK("no config file (" + path + "): no defaults, no profiles")
 	}
-	var names []string
-	for _, p := range c.profiles {
-		names = append(names, p.name)
-	}
+	names := c.Names()
 	found := fmt.Sprintf("%s: %d profiles", path, len(names))
 	if len(names) > 0 {
 		found += " (" + strings.Join(names, ", ") + ")"
 	}
-	if c.defaults != nil {
+	if c.HasDefaults() {
 		found += " and [defaults]"
-		if _, err := c.args(""); err != nil {
+		if _, err := c.Args(""); err != nil {
 			return checkFail(err.Error(), "correct that line of "+path)
 		}
 	}
 	for _, n := range names {
-		if _, err := c.args(n); err != nil {
+		if _, err := c.Args(n); err != nil {
 			return checkWarn(err.Error(), "correct that line of "+path+"; the other profiles work")
 		}
 	}

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"sandbox/network"
+	"sandbox/profile"
 	"sandbox/userns"
 )
 
@@ -127,7 +128,7 @@ func runCLI(args []string) int {
 		fmt.Fprintf(os.Stderr, "sandbox: %v\n", err)
 		return exitSetup
 	}
-	args = clearEmpty(args) // --FLAG= : back to the default
+	args = profile.ClearEmpty(args, runGrammar) // --FLAG= : back to the default
 	pre := prestart(args)
 	defer pre.Close()
 	var cli CLI

@@ -5,7 +5,10 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/alecthomas/kong"
+
+	"sandbox/profile"
 )
 
 // ProfilesCmd is `sandbox profiles`: the profiles of the config file.
@@ -14,74 +17,39 @@ type ProfilesCmd struct {
 }
 
 // Help is the detail of `sandbox profiles --help`.
-func (ProfilesCmd) Help() string {
-	return `The config file is $XDG_CONFIG_HOME/sandbox/config.toml (default ~/.config/sandbox/config.toml; $SANDBOX_CONFIG names another). Its keys are the long flags of sandbox run:
-
-  [defaults]                   # every sandbox run
-  memory = "8G"
-
-  [profile.build]              # sandbox --profile build -- make
-  description = "build with network and 4G of memory"
-  share-net = true
-  memory = "4G"
-  rw = ["~/.cache/go-build"]
-
-Defaults apply first, then the profile, then the command line: for a flag with
-one value the command line wins; repeatable flags (rw, ro, tmpfs, env, hide,
-show, cap-add, cap-drop) add up.
-
-Examples:
-  sandbox profiles
-  sandbox --profile build -- make`
-}
+func (ProfilesCmd) Help() string { return profile.Help }
 
 // Run lists the profiles: name and a one-line summary.
 func (c *ProfilesCmd) Run() error {
-	path, err := configFile()
+	path, err := profile.File()
 	if err != nil {
 		return err
 	}
-	cfg, err := loadProfiles(path)
+	cfg, err := profile.Load(path, runGrammar)
 	if err != nil {
 		return err
 	}
 	if c.Names {
-		for _, p := range cfg.profiles {
-			fmt.Println(p.name)
+		for _, n := range cfg.Names() {
+			fmt.Println(n)
 		}
 		return nil
 	}
-	if !cfg.exists {
+	if !cfg.Exists() {
 		fmt.Fprintf(os.Stderr, "sandbox: no profiles: %s does not exist (see sandbox profiles --help)\n", path)
 		return nil
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tSUMMARY")
-	if cfg.defaults != nil {
-		fmt.Fprintf(w, "%s\t%s\n", "[defaults]", cfg.defaults.summary())
-	}
-	for _, p := range cfg.profiles {
-		fmt.Fprintf(w, "%s\t%s\n", p.name, p.summary())
-	}
-	return w.Flush()
+	return cfg.WriteTable(os.Stdout)
 }
 
-// summary is the description, then the flags in brackets.
-func (s *profileSection) summary() string {
-	var flags []string
-	for _, st := range s.settings {
-		flags = append(flags, st.args...)
-	}
-	f := strings.Join(flags, " ")
-	switch {
-	case s.description != "" && f != "":
-		return s.description + " (" + f + ")"
-	case s.description != "":
-		return s.description
-	case f == "":
-		return "(no settings)"
-	}
-	return f
+// runGrammar is kong's model of `sandbox run` alone, on a RunCmd of its own,
+// against which package profile checks the config file.
+func runGrammar() (*kong.Kong, func(), error) {
+	cli := &struct {
+		Run RunCmd `cmd:""`
+	}{}
+	parser, err := kong.New(cli, kong.Name("sandbox"), kong.Exit(func(int) {}))
+	return parser, func() { cli.Run = RunCmd{} }, err
 }
 
 // withProfile puts the flags of [defaults], then of the profile named by
@@ -93,11 +61,11 @@ func withProfile(args []string) ([]string, error) {
 	if !ok {
 		return args, nil
 	}
-	path, err := configFile()
+	path, err := profile.File()
 	if err != nil {
 		return nil, err
 	}
-	extra, err := profileArgs(path, profileFlag(args[at:]))
+	extra, err := profile.Args(path, profileFlag(args[at:]), runGrammar)
 	if err != nil || len(extra) == 0 {
 		return args, err
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sandbox/profile"
 )
 
 // writeConfig writes a config file and points SANDBOX_CONFIG at it.
@@ -16,7 +18,7 @@ func writeConfig(t *testing.T, text string) string {
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv(configEnv, path)
+	t.Setenv(profile.Env, path)
 	return path
 }
 
@@ -54,7 +56,7 @@ func TestProfileArgs(t *testing.T) {
 		{"offline", []string{"--memory=8G", "--hostname=def", "--env=A=1",
 			"--hostname=off", "--cpus=2", "--uid=0", "--clearenv=false", "--hide=/home/me/src/secret", "--hide=/abs"}},
 	} {
-		got, err := profileArgs(path, c.name)
+		got, err := profile.Args(path, c.name, runGrammar)
 		if err != nil {
 			t.Errorf("%q: %v", c.name, err)
 			continue
@@ -63,14 +65,14 @@ func TestProfileArgs(t *testing.T) {
 			t.Errorf("%q:\n got %q\nwant %q", c.name, got, c.want)
 		}
 	}
-	if _, err := profileArgs(path, "nope"); err == nil || !strings.Contains(err.Error(), "no [profile.nope] in "+path+" (it has build, offline)") {
+	if _, err := profile.Args(path, "nope", runGrammar); err == nil || !strings.Contains(err.Error(), "no [profile.nope] in "+path+" (it has build, offline)") {
 		t.Errorf("unknown profile: %v", err)
 	}
 	missing := filepath.Join(t.TempDir(), "none.toml")
-	if got, err := profileArgs(missing, ""); err != nil || got != nil {
+	if got, err := profile.Args(missing, "", runGrammar); err != nil || got != nil {
 		t.Errorf("missing file: %q, %v; want nothing", got, err)
 	}
-	if _, err := profileArgs(missing, "build"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+	if _, err := profile.Args(missing, "build", runGrammar); err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Errorf("--profile with a missing file: %v", err)
 	}
 }
@@ -198,7 +200,7 @@ func TestProfileErrors(t *testing.T) {
 			if strings.Contains(c.text, "profile.p") || strings.Contains(c.text, "p = {") {
 				name = "p"
 			}
-			_, err := profileArgs(path, name)
+			_, err := profile.Args(path, name, runGrammar)
 			if err == nil {
 				t.Fatalf("no error for:\n%s", c.text)
 			}
@@ -213,12 +215,12 @@ func TestProfileErrors(t *testing.T) {
 // [defaults] that clash with a profile are blamed on both.
 func TestProfileClashAcrossSections(t *testing.T) {
 	path := writeConfig(t, "[defaults]\nwait = true\n[profile.p]\nhostname = \"h\"\n")
-	_, err := profileArgs(path, "p")
+	_, err := profile.Args(path, "p", runGrammar)
 	if err == nil || !strings.Contains(err.Error(), ":2: [defaults] wait: --wait needs --name") {
 		t.Errorf("got %v", err)
 	}
 	path = writeConfig(t, "[defaults]\ncgroup = \"none\"\n[profile.p]\nmemory = \"1G\"\npids = 10\n")
-	_, err = profileArgs(path, "p")
+	_, err = profile.Args(path, "p", runGrammar)
 	if err == nil || !strings.Contains(err.Error(), "[defaults] cgroup: --cgroup none with --memory 1G --pids 10:") {
 		t.Errorf("got %v", err)
 	}
@@ -226,35 +228,47 @@ func TestProfileClashAcrossSections(t *testing.T) {
 
 func TestProfileSummary(t *testing.T) {
 	t.Setenv("HOME", "/home/me")
-	c, err := loadProfiles(writeConfig(t, exampleConfig))
+	c, err := profile.Load(writeConfig(t, exampleConfig), runGrammar)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := c.profile("build").summary(), "build with network and 4G of memory (--net=host --memory=4G --rw=/home/me/.cache/go-build --rw=/home/me/src:/home/me/dst --env=GOFLAGS=-mod=mod)"; got != want {
+	var b strings.Builder
+	if err := c.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	summary := map[string]string{}
+	for l := range strings.Lines(b.String()) {
+		name, rest, _ := strings.Cut(strings.TrimSpace(l), "  ")
+		summary[name] = strings.TrimSpace(rest)
+	}
+	if got, want := summary["build"], "build with network and 4G of memory (--net=host --memory=4G --rw=/home/me/.cache/go-build --rw=/home/me/src:/home/me/dst --env=GOFLAGS=-mod=mod)"; got != want {
 		t.Errorf("summary:\n got %q\nwant %q", got, want)
 	}
-	if got := c.profile("offline").summary(); !strings.HasPrefix(got, "--hostname=off --cpus=2") {
+	if got := summary["offline"]; !strings.HasPrefix(got, "--hostname=off --cpus=2") {
 		t.Errorf("summary without description: %q", got)
+	}
+	if got := summary["[defaults]"]; got != "--memory=8G --hostname=def --env=A=1" {
+		t.Errorf("summary of [defaults]: %q", got)
 	}
 }
 
 func TestProfileConfigFile(t *testing.T) {
-	t.Setenv(configEnv, "")
+	t.Setenv(profile.Env, "")
 	t.Setenv("HOME", "/home/me")
 	t.Setenv("XDG_CONFIG_HOME", "")
-	if got, _ := configFile(); got != "/home/me/.config/sandbox/config.toml" {
+	if got, _ := profile.File(); got != "/home/me/.config/sandbox/config.toml" {
 		t.Errorf("default: %q", got)
 	}
 	t.Setenv("XDG_CONFIG_HOME", "relative")
-	if got, _ := configFile(); got != "/home/me/.config/sandbox/config.toml" {
+	if got, _ := profile.File(); got != "/home/me/.config/sandbox/config.toml" {
 		t.Errorf("relative XDG_CONFIG_HOME: %q", got)
 	}
 	t.Setenv("XDG_CONFIG_HOME", "/x")
-	if got, _ := configFile(); got != "/x/sandbox/config.toml" {
+	if got, _ := profile.File(); got != "/x/sandbox/config.toml" {
 		t.Errorf("XDG_CONFIG_HOME: %q", got)
 	}
-	t.Setenv(configEnv, "/dev/null")
-	if got, _ := configFile(); got != "/dev/null" {
+	t.Setenv(profile.Env, "/dev/null")
+	if got, _ := profile.File(); got != "/dev/null" {
 		t.Errorf("SANDBOX_CONFIG: %q", got)
 	}
 	if args, err := withProfile([]string{"--", "true"}); err != nil || len(args) != 2 {
@@ -268,7 +282,7 @@ func TestProfileCost(t *testing.T) {
 	start := time.Now()
 	const n = 20
 	for range n {
-		if _, err := profileArgs(path, "build"); err != nil {
+		if _, err := profile.Args(path, "build", runGrammar); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -290,13 +304,13 @@ func TestClearEmpty(t *testing.T) {
 		{[]string{"--cow", "-v", "/a:/b", "--volume=", "--", "x"}, []string{"--cow", "--", "x"}},
 		{[]string{"--hostname=h", "--", "--hostname="}, []string{"--hostname=h", "--", "--hostname="}},
 	} {
-		if got := clearEmpty(c.in); !reflect.DeepEqual(got, c.want) {
-			t.Errorf("clearEmpty(%q) = %q, want %q", c.in, got, c.want)
+		if got := profile.ClearEmpty(c.in, runGrammar); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("ClearEmpty(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 	// Then kong parses what is left: --pids= after a profile's pids is no
 	// limit, not an error.
-	cli, err := parse(t, clearEmpty([]string{"--pids=10", "--io-weight=5", "--cgroup=none", "--pids=", "--io-weight=", "--", "true"})...)
+	cli, err := parse(t, profile.ClearEmpty([]string{"--pids=10", "--io-weight=5", "--cgroup=none", "--pids=", "--io-weight=", "--", "true"}, runGrammar)...)
 	if err != nil || cli.Run.Pids != -1 || cli.Run.IOWeight != -1 {
 		t.Errorf("cleared limits: %v, pids %d io-weight %d", err, cli.Run.Pids, cli.Run.IOWeight)
 	}

@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strings"
 
+	"sandbox/profile"
 	"sandbox/userns"
 )
 
@@ -73,7 +74,7 @@ func newGuard(cwd, storeRoot string, show map[string]bool) *guard {
 		}
 		return p
 	}
-	if cfg := os.Getenv(configEnv); filepath.IsAbs(cfg) && cfg != "/dev/null" {
+	if cfg := os.Getenv(profile.Env); filepath.IsAbs(cfg) && cfg != "/dev/null" {
 		g.self = append(g.self, resolveLoose(cfg), resolveLoose(filepath.Dir(cfg)))
 	}
 	// The default config directory, which a run without $SANDBOX_CONFIG reads.

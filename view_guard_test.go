@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"sandbox/profile"
 	"sandbox/userns"
 )
 
@@ -17,7 +18,7 @@ func testGuard(t testing.TB, h string) *guard {
 	t.Setenv("HOME", h)
 	t.Setenv("XDG_CONFIG_HOME", "")
 	t.Setenv("PATH", "")
-	t.Setenv(configEnv, "")
+	t.Setenv(profile.Env, "")
 	return newGuard("/nonexistent-cwd", filepath.Join(h, ".local", "share", "sandbox"), nil)
 }
 

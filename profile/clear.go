@@ -1,4 +1,4 @@
-package main
+package profile
 
 import (
 	"slices"
@@ -7,26 +7,26 @@ import (
 	"github.com/alecthomas/kong"
 )
 
-// clearEmpty gives `--FLAG=` (an empty value) one meaning for every flag of
+// ClearEmpty gives `--FLAG=` (an empty value) one meaning for every flag of
 // `sandbox run` that takes a value: back to the default. It drops that
 // argument and every earlier value of the flag, so `--pids=` clears a
 // profile's pids as `--memory=` clears its memory, `--uid=` its uid and
 // `--rw=` the binds it added. Only what precedes "--" is looked at; kong's
 // model is built only when such an argument is there.
-func clearEmpty(args []string) []string {
+func ClearEmpty(args []string, g Grammar) []string {
 	end, ok := hasEmpty(args)
 	if !ok {
 		return args
 	}
-	m, err := newRunModel()
+	m, err := newModel(g)
 	if err != nil {
 		return args // kong reports the flag itself
 	}
 	return m.clearEmpty(args, end)
 }
 
-// clearEmpty is clearEmpty with the model at hand; end is the index of "--".
-func (m *runModel) clearEmpty(args []string, end int) []string {
+// clearEmpty is ClearEmpty with the model at hand; end is the index of "--".
+func (m *model) clearEmpty(args []string, end int) []string {
 	long, short := map[string]*kong.Flag{}, map[rune]*kong.Flag{}
 	for _, f := range m.parser.Model.Children[0].Flags {
 		long[f.Name] = f

@@ -1,12 +1,15 @@
-package main
-
-// Profiles: [defaults] and [profile.NAME] tables of ~/.config/sandbox/config.toml
-// whose keys are the long flags of `sandbox run`. They become command-line
-// flags that main puts ahead of the user's own, so kong's rules give the
-// precedence: the last value of a scalar flag wins (defaults, then the profile,
-// then the command line), and the values of a repeatable flag add up.
+// Package profile reads the config file, ~/.config/sandbox/config.toml: its
+// [defaults] and [profile.NAME] tables, whose keys are the long flags of
+// `sandbox run`. They become command-line flags that main puts ahead of the
+// user's own, so kong's rules give the precedence: the last value of a scalar
+// flag wins (defaults, then the profile, then the command line), and the
+// values of a repeatable flag add up. A key is valid exactly when the flag
+// exists and its value parses, which kong's model of `sandbox run` (a Grammar
+// from main) decides.
 //
-// Runs in the parent, before kong parses the command line.
+// Runs in the parent, before kong parses the command line (and in `sandbox
+// profiles` and `sandbox check`).
+package profile
 
 import (
 	"errors"
@@ -21,13 +24,13 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// configEnv names another config file; /dev/null means none.
-const configEnv = "SANDBOX_CONFIG"
+// Env names another config file; /dev/null means none.
+const Env = "SANDBOX_CONFIG"
 
-// configFile is $SANDBOX_CONFIG, else $XDG_CONFIG_HOME/sandbox/config.toml,
+// File is $SANDBOX_CONFIG, else $XDG_CONFIG_HOME/sandbox/config.toml,
 // else ~/.config/sandbox/config.toml.
-func configFile() (string, error) {
-	if p := os.Getenv(configEnv); p != "" {
+func File() (string, error) {
+	if p := os.Getenv(Env); p != "" {
 		return p, nil
 	}
 	base := os.Getenv("XDG_CONFIG_HOME")
@@ -41,31 +44,31 @@ func configFile() (string, error) {
 	return filepath.Join(base, "sandbox", "config.toml"), nil
 }
 
-// profileConfig is a parsed, checked config file.
-type profileConfig struct {
+// Config is a parsed, checked config file.
+type Config struct {
 	path     string
 	exists   bool
-	defaults *profileSection   // nil without [defaults]
-	profiles []*profileSection // in file order
-	model    *runModel
+	defaults *section   // nil without [defaults]
+	profiles []*section // in file order
+	model    *model
 }
 
-// profileSection is [defaults] or one [profile.NAME].
-type profileSection struct {
+// section is [defaults] or one [profile.NAME].
+type section struct {
 	name        string // "" for [defaults]
 	description string
-	settings    []profileSetting // in file order
+	settings    []setting // in file order
 }
 
-// profileSetting is one key of a section and the flags it stands for.
-type profileSetting struct {
-	section *profileSection
+// setting is one key of a section and the flags it stands for.
+type setting struct {
+	section *section
 	key     string
 	line    int
 	args    []string
 }
 
-func (s *profileSection) title() string {
+func (s *section) title() string {
 	if s.name == "" {
 		return "[defaults]"
 	}
@@ -73,7 +76,7 @@ func (s *profileSection) title() string {
 }
 
 // profile returns [profile.name], or nil.
-func (c *profileConfig) profile(name string) *profileSection {
+func (c *Config) profile(name string) *section {
 	for _, p := range c.profiles {
 		if p.name == name {
 			return p
@@ -82,20 +85,22 @@ func (c *profileConfig) profile(name string) *profileSection {
 	return nil
 }
 
-// profileArgs returns the flags of [defaults] and then of [profile.name] (none
+// Args returns the flags of [defaults] and then of [profile.name] (none
 // when name is "") of the config file at path, e.g. ["--memory=4G",
 // "--net=host", "--rw=/home/me/.cache/go-build"]. A missing file has no
 // defaults. Every error is one line naming the file, the line and the field.
-func profileArgs(path, name string) ([]string, error) {
-	c, err := loadProfiles(path)
+func Args(path, name string, g Grammar) ([]string, error) {
+	c, err := Load(path, g)
 	if err != nil {
 		return nil, err
 	}
-	return c.args(name)
+	return c.Args(name)
 }
 
-func (c *profileConfig) args(name string) ([]string, error) {
-	var settings []profileSetting
+// Args returns the flags of [defaults] and then of [profile.name] (none when
+// name is "").
+func (c *Config) Args(name string) ([]string, error) {
+	var settings []setting
 	if c.defaults != nil {
 		settings = append(settings, c.defaults.settings...)
 	}
@@ -119,7 +124,7 @@ func (c *profileConfig) args(name string) ([]string, error) {
 	return args, nil
 }
 
-func (c *profileConfig) noProfile(name string) error {
+func (c *Config) noProfile(name string) error {
 	if !c.exists {
 		return fmt.Errorf("--profile %s: %s does not exist (see sandbox profiles --help)", name, c.path)
 	}
@@ -134,10 +139,10 @@ func (c *profileConfig) noProfile(name string) error {
 	return fmt.Errorf("--profile %s: no [profile.%s] in %s (%s)", name, name, c.path, known)
 }
 
-// blame finds the setting that kong or RunCmd.Validate refused: the first one
+// blame finds the setting that kong or the command's Validate refused: the first one
 // without which the rest parses (of two settings that clash, the earlier).
 // When no single setting is to blame, the error names the sections.
-func (c *profileConfig) blame(settings []profileSetting, name string, err error) error {
+func (c *Config) blame(settings []setting, name string, err error) error {
 	for i, s := range settings {
 		var rest []string
 		for j, o := range settings {
@@ -156,21 +161,26 @@ func (c *profileConfig) blame(settings []profileSetting, name string, err error)
 	return fmt.Errorf("%s: %s: %w", c.path, where, err)
 }
 
-// runModel is kong's model of `sandbox run` on a throwaway RunCmd: its flags
-// by long name, so that a key is valid exactly when the flag exists, and a
-// parser to try values with (kong's mappers, enums and RunCmd.Validate).
-type runModel struct {
-	cli struct {
-		Run RunCmd `cmd:""`
-	}
+// Grammar builds kong's model of `sandbox run` alone: a parser whose only
+// command is run (so `run FLAGS -- true` parses through kong's mappers, enums
+// and the command's Validate), and reset, which zeroes the command before each
+// parse (Validate fills unexported fields). Main owns the command, so main
+// builds it; the package calls it only when a config file or an empty --FLAG=
+// needs it (start-up time).
+type Grammar func() (parser *kong.Kong, reset func(), err error)
+
+// model is the Grammar built: run's flags by long name and alias, and a
+// parser to try values with.
+type model struct {
 	parser *kong.Kong
+	reset  func()
 	flags  map[string]*kong.Flag
 }
 
-func newRunModel() (*runModel, error) {
-	m := &runModel{flags: map[string]*kong.Flag{}}
+func newModel(g Grammar) (*model, error) {
+	m := &model{flags: map[string]*kong.Flag{}}
 	var err error
-	m.parser, err = kong.New(&m.cli, kong.Name("sandbox"), kong.Exit(func(int) {}))
+	m.parser, m.reset, err = g()
 	if err != nil {
 		return nil, fmt.Errorf("internal error: %w", err)
 	}
@@ -184,8 +194,8 @@ func newRunModel() (*runModel, error) {
 }
 
 // try parses args as flags of `sandbox run`.
-func (m *runModel) try(args []string) error {
-	m.cli.Run = RunCmd{} // Validate fills unexported fields; start clean
+func (m *model) try(args []string) error {
+	m.reset() // Validate fills unexported fields; start clean
 	if end, ok := hasEmpty(args); ok {
 		args = m.clearEmpty(args, end)
 	}
@@ -202,10 +212,10 @@ var notSettable = map[string]string{
 	"help":    "not a setting",
 }
 
-// loadProfiles reads and checks the config file at path; a missing one is
+// Load reads and checks the config file at path against g; a missing one is
 // empty.
-func loadProfiles(path string) (*profileConfig, error) {
-	c := &profileConfig{path: path}
+func Load(path string, g Grammar) (*Config, error) {
+	c := &Config{path: path}
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return c, nil
@@ -223,7 +233,7 @@ func loadProfiles(path string) (*profileConfig, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if c.model, err = newRunModel(); err != nil {
+	if c.model, err = newModel(g); err != nil {
 		return nil, err
 	}
 	p := &configParser{path: path, lines: tomlKeyLines(data), flags: c.model.flags}
@@ -285,14 +295,14 @@ func (p *configParser) sorted(keys []string, m map[string]any) []string {
 	return out
 }
 
-func (p *configParser) profiles(v any) ([]*profileSection, error) {
+func (p *configParser) profiles(v any) ([]*section, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
 		return nil, p.errorf([]string{"profile"}, "profile: want [profile.NAME] tables, got %s", tomlKind(v))
 	}
-	var out []*profileSection
+	var out []*section
 	for _, name := range p.sorted([]string{"profile"}, m) {
-		if err := validProfileName(name); err != nil {
+		if err := validName(name); err != nil {
 			return nil, p.errorf([]string{"profile", name}, "[profile.%s]: %v", name, err)
 		}
 		s, err := p.section("profile", name, m[name])
@@ -304,7 +314,7 @@ func (p *configParser) profiles(v any) ([]*profileSection, error) {
 	return out, nil
 }
 
-func validProfileName(name string) error {
+func validName(name string) error {
 	ok := len(name) >= 1 && len(name) <= 64
 	for i := 0; ok && i < len(name); i++ {
 		c := name[i]
@@ -319,9 +329,9 @@ func validProfileName(name string) error {
 
 // section checks one table: every key a flag of `sandbox run` with a value of
 // its type.
-func (p *configParser) section(top, name string, v any) (*profileSection, error) {
+func (p *configParser) section(top, name string, v any) (*section, error) {
 	path := []string{top}
-	s := &profileSection{name: name}
+	s := &section{name: name}
 	if name != "" {
 		path = append(path, name)
 	}
@@ -343,7 +353,7 @@ func (p *configParser) section(top, name string, v any) (*profileSection, error)
 		if err != nil {
 			return nil, p.errorf(keys, "%s %s: %v", s.title(), key, err)
 		}
-		s.settings = append(s.settings, profileSetting{section: s, key: key, line: p.line(keys), args: args})
+		s.settings = append(s.settings, setting{section: s, key: key, line: p.line(keys), args: args})
 	}
 	return s, nil
 }

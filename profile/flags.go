@@ -1,4 +1,4 @@
-package main
+package profile
 
 import (
 	"errors"
@@ -113,7 +113,7 @@ func suggestFlag(key string, flags map[string]*kong.Flag) string {
 		if _, ok := notSettable[name]; ok {
 			continue
 		}
-		if d := profileEditDistance(key, name); d < dist || d == dist && name < best {
+		if d := editDistance(key, name); d < dist || d == dist && name < best {
 			best, dist = name, d
 		}
 	}
@@ -123,7 +123,7 @@ func suggestFlag(key string, flags map[string]*kong.Flag) string {
 	return fmt.Sprintf("; did you mean %s?", best)
 }
 
-func profileEditDistance(a, b string) int {
+func editDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j

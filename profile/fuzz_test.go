@@ -1,4 +1,4 @@
-package main
+package profile
 
 import (
 	"os"
@@ -21,13 +21,13 @@ func FuzzLoadProfiles(f *testing.F) {
 		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		c, err := loadProfiles(path)
+		c, err := Load(path, testGrammar)
 		if err != nil {
 			return
 		}
 		for _, p := range c.profiles {
-			_, _ = c.args(p.name)
+			_, _ = c.Args(p.name)
 		}
-		_, _ = c.args("")
+		_, _ = c.Args("")
 	})
 }
