@@ -147,7 +147,9 @@ func TestCheckDataDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("XDG_DATA_HOME", ro)
-	if r := checkDataDir(context.Background(), nil); r.Status != statusFail || !strings.Contains(r.Fix, "XDG_DATA_HOME") {
+	// A warning where plain runs keep their layers in memory (Linux 6.6+),
+	// a failure where every run needs the directory.
+	if r := checkDataDir(context.Background(), nil); r.Status == statusOK || !strings.Contains(r.Fix, "XDG_DATA_HOME") {
 		t.Errorf("read-only: %+v", r)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -331,7 +332,9 @@ func TestEnforceDaemonInScope(t *testing.T) {
 	waitFor(t, func() bool { daemon = pidsWithArg(t, secs); return len(daemon) == 1 }, "the daemon to start")
 	units := sandboxUnits(t)
 	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", daemon[0]))
-	if len(units) != 1 || !strings.Contains(string(cg), "/"+units[0]+"/") {
+	// Other packages' tests (tests/escape) run beside this one and have
+	// scopes of their own: the daemon's must be one of the sandbox scopes.
+	if !slices.ContainsFunc(units, func(u string) bool { return strings.Contains(string(cg), "/"+u+"/") }) {
 		t.Errorf("daemon %d is in cgroup %q, want inside the scope %q", daemon[0], cg, units)
 	}
 	if err := cmd.Wait(); err != nil {
