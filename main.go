@@ -25,6 +25,7 @@ import (
 	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
 
+	"sandbox/doctor"
 	"sandbox/network"
 	"sandbox/profile"
 	"sandbox/userns"
@@ -172,7 +173,7 @@ type exitNow struct{}
 // report prints err as one line and picks sandbox's exit status for it.
 func report(err error) int {
 	msg := err.Error()
-	if hint := diagnose(err); hint != "" {
+	if hint := doctor.Diagnose(err, doctorDeps()); hint != "" {
 		msg += "; " + hint // still one line
 	}
 	fmt.Fprintf(os.Stderr, "sandbox: %s\n", msg)

@@ -1,37 +1,48 @@
-package main
-
-// `sandbox check`: each thing the sandbox needs, tried for real on this
-// machine (a user namespace cloned, ID maps written, a systemd scope started,
-// sandboxes run), one line each with the fix.
+// Package doctor is `sandbox check`: each thing the sandbox needs, tried for
+// real on this machine (a user namespace cloned, ID maps written, a systemd
+// scope started, sandboxes run), one line each with the fix; and Diagnose,
+// which runs the one check that explains a failed run's error, for its hint.
 //
-// Runs in the parent (host namespaces).
+// Runs in the parent (host namespaces); the runs it tries are children of the
+// sandbox binary (/proc/self/exe), started as the user would start them.
+package doctor
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"sandbox/profile"
 )
 
-// CheckCmd is `sandbox check`.
-type CheckCmd struct {
-	JSON bool `name:"json" help:"Print a JSON array of {name, status, found, fix} instead."`
-}
-
 // Help is the detail of `sandbox check --help`.
-func (CheckCmd) Help() string {
-	return `Each line is ok, warn (an optional piece is missing: the flags that need it
+const Help = `Each line is ok, warn (an optional piece is missing: the flags that need it
 are refused) or FAIL (a piece is there but does not work), what was found, and
 the fix. Exit status 0 when a plain sandbox -- true works here, 1 when not.
 
 Examples:
   sandbox check
   sandbox check --json | jq -r '.[] | select(.status != "ok") | .fix'`
+
+// Deps is what the checks need of the rest of sandbox, which main owns and
+// passes in.
+type Deps struct {
+	// MemLayers says whether a plain run keeps its layers in memory here
+	// (then a read-only data directory only hurts the runs on disk).
+	MemLayers func() bool
+	// Size prints a byte count as sandbox prints sizes elsewhere (2.0GiB).
+	Size func(uint64) string
+	// Grammar is kong's model of `sandbox run`, to check the config file.
+	Grammar profile.Grammar
 }
+
+// setupFailed is the exit status of a run whose setup failed (main's
+// exitSetup); other statuses of a child error are the command's own.
+const setupFailed = 125
 
 // Statuses of a check line.
 const (
@@ -51,6 +62,7 @@ type checkResult struct {
 // checkEnv is what the checks look at: the real machine, or a stand-in in
 // unit tests.
 type checkEnv struct {
+	Deps
 	exe     string // the sandbox binary, for the runs
 	deep    bool   // start sandboxes too (sandbox check; diagnose stays cheap)
 	sysctl  string // /proc/sys
@@ -58,8 +70,8 @@ type checkEnv struct {
 	devTun  string
 }
 
-func hostCheckEnv(deep bool) *checkEnv {
-	return &checkEnv{exe: "/proc/self/exe", deep: deep, sysctl: "/proc/sys", devFuse: "/dev/fuse", devTun: "/dev/net/tun"}
+func hostCheckEnv(deep bool, d Deps) *checkEnv {
+	return &checkEnv{Deps: d, exe: "/proc/self/exe", deep: deep, sysctl: "/proc/sys", devFuse: "/dev/fuse", devTun: "/dev/net/tun"}
 }
 
 type checkFunc func(ctx context.Context, env *checkEnv) checkResult
@@ -107,16 +119,16 @@ func runChecks(ctx context.Context, env *checkEnv, list []namedCheck) []checkRes
 	return out
 }
 
-// Run prints the lines and sets the exit status: 0 when a plain run works.
-func (c *CheckCmd) Run(code *int) error {
+// Check runs every check on this machine and writes the lines to w (a JSON
+// array when asJSON). The exit status is 0 when a plain run works, else 1.
+func Check(w io.Writer, asJSON bool, d Deps) (code int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
-	results := runChecks(ctx, hostCheckEnv(true), checks)
-	if err := printChecks(os.Stdout, results, c.JSON); err != nil {
-		return err
+	results := runChecks(ctx, hostCheckEnv(true, d), checks)
+	if err := printChecks(w, results, asJSON); err != nil {
+		return 0, err
 	}
-	*code = checkExit(results)
-	return nil
+	return checkExit(results), nil
 }
 
 // checkExit is 0 when the plain run worked, else 1.

@@ -1,4 +1,4 @@
-package main
+package doctor
 
 import (
 	"context"
@@ -14,13 +14,13 @@ import (
 	"sandbox/userns"
 )
 
-// diagnose returns a one-line hint for a setup error of `sandbox run`: the
+// Diagnose returns a one-line hint for a setup error of `sandbox run`: the
 // cause that the one matching check of `sandbox check` finds, and its fix,
 // ending in "(see `sandbox check`)". It returns "" when no check matches the
 // error, when the error names its fix already, or when the check finds nothing
 // wrong. Only that one check runs, without starting a sandbox.
-func diagnose(err error) string {
-	return diagnoseWith(err, hostCheckEnv(false))
+func Diagnose(err error, d Deps) string {
+	return diagnoseWith(err, hostCheckEnv(false, d))
 }
 
 func diagnoseWith(err error, env *checkEnv) string {
@@ -52,7 +52,7 @@ func diagnosis(err error) (string, checkFunc) {
 		return "", nil // it names its fix already
 	}
 	var ce *userns.ChildError
-	if errors.As(err, &ce) && ce.Code != 0 && ce.Code != exitSetup {
+	if errors.As(err, &ce) && ce.Code != 0 && ce.Code != setupFailed {
 		return "", nil // 126, 127: the command itself, not the setup
 	}
 	var he *idmap.HelperError

@@ -1,4 +1,4 @@
-package main
+package doctor
 
 import (
 	"bytes"
@@ -138,12 +138,12 @@ func checkOverlay(ctx context.Context, env *checkEnv) checkResult {
 }
 
 // checkConfig parses the config file.
-func checkConfig(_ context.Context, _ *checkEnv) checkResult {
+func checkConfig(_ context.Context, env *checkEnv) checkResult {
 	path, err := profile.File()
 	if err != nil {
 		return checkFail(err.Error(), "set HOME or XDG_CONFIG_HOME")
 	}
-	c, err := profile.Load(path, runGrammar)
+	c, err := profile.Load(path, env.Grammar)
 	if err != nil {
 		return checkFail(err.Error(), "correct that line of "+path+" (see sandbox profiles --help)")
 	}

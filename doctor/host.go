@@ -1,11 +1,10 @@
-package main
+package doctor
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,7 +132,7 @@ func checkSeccomp(_ context.Context, _ *checkEnv) checkResult {
 
 // checkDataDir creates and removes a file in the store of layers and measures
 // its free space.
-func checkDataDir(_ context.Context, _ *checkEnv) checkResult {
+func checkDataDir(_ context.Context, env *checkEnv) checkResult {
 	store, err := layers.DefaultStore()
 	if err != nil {
 		return checkFail(err.Error(), "set HOME or XDG_DATA_HOME")
@@ -143,7 +142,7 @@ func checkDataDir(_ context.Context, _ *checkEnv) checkResult {
 	// A plain run keeps its layers in memory where the kernel allows
 	// (view_mem.go): then only the runs with layers on disk fail.
 	bad, who := checkFail, "every run keeps its layers there"
-	if memLayerOK(slog.New(slog.DiscardHandler)) {
+	if env.MemLayers() {
 		bad, who = checkWarn, "--name, --cow, --uid 0, --rootfs and --image runs keep their layers there (plain runs keep theirs in memory)"
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -168,10 +167,10 @@ func checkDataDir(_ context.Context, _ *checkEnv) checkResult {
 	}
 	free := st.Bavail * uint64(st.Bsize)
 	if free < 1<<30 {
-		return checkWarn(fmt.Sprintf("%s is writable but has only %s free: copy-on-write layers and --name sandboxes live there", dir, human(free)),
+		return checkWarn(fmt.Sprintf("%s is writable but has only %s free: copy-on-write layers and --name sandboxes live there", dir, env.Size(free)),
 			"free some space, or set XDG_DATA_HOME to a larger filesystem (sandbox ls, sandbox rm NAME)")
 	}
-	return checkOK(fmt.Sprintf("%s is writable, %s free", dir, human(free)))
+	return checkOK(fmt.Sprintf("%s is writable, %s free", dir, env.Size(free)))
 }
 
 // unwrapPath drops the path a *fs.PathError repeats.

@@ -1,4 +1,4 @@
-package main
+package doctor
 
 import (
 	"bytes"
@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"sandbox/profile"
+
+	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
 )
 
@@ -136,7 +139,8 @@ func TestCheckFuseDevice(t *testing.T) {
 func TestCheckDataDir(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("XDG_DATA_HOME", dir)
-	if r := checkDataDir(context.Background(), nil); r.Status == statusFail || !strings.Contains(r.Found, dir+"/sandbox is writable") {
+	env := &checkEnv{Deps: testDeps(t)}
+	if r := checkDataDir(context.Background(), env); r.Status == statusFail || !strings.Contains(r.Found, dir+"/sandbox is writable") {
 		t.Errorf("writable: %+v", r)
 	}
 	if os.Getuid() == 0 {
@@ -149,22 +153,65 @@ func TestCheckDataDir(t *testing.T) {
 	t.Setenv("XDG_DATA_HOME", ro)
 	// A warning where plain runs keep their layers in memory (Linux 6.6+),
 	// a failure where every run needs the directory.
-	if r := checkDataDir(context.Background(), nil); r.Status == statusOK || !strings.Contains(r.Fix, "XDG_DATA_HOME") {
-		t.Errorf("read-only: %+v", r)
+	for mem, want := range map[bool]string{true: statusWarn, false: statusFail} {
+		env.MemLayers = func() bool { return mem }
+		if r := checkDataDir(context.Background(), env); r.Status != want || !strings.Contains(r.Fix, "XDG_DATA_HOME") {
+			t.Errorf("read-only, layers in memory %v: %+v", mem, r)
+		}
 	}
 }
 
+// testRun stands in for main's RunCmd: a memory flag whose Validate refuses
+// a bad size.
+type testRun struct {
+	Memory string   `help:"Memory limit."`
+	Cmd    []string `arg:"" passthrough:""`
+}
+
+func (r *testRun) Validate() error {
+	if strings.HasSuffix(r.Memory, "X") {
+		return fmt.Errorf("--memory parse size %q", r.Memory)
+	}
+	return nil
+}
+
+func testDeps(t *testing.T) Deps {
+	return Deps{
+		MemLayers: func() bool { return true },
+		Size:      func(n uint64) string { return fmt.Sprintf("%dB", n) },
+		Grammar: func() (*kong.Kong, func(), error) {
+			cli := &struct {
+				Run testRun `cmd:""`
+			}{}
+			k, err := kong.New(cli, kong.Name("sandbox"), kong.Exit(func(int) { t.Error("kong exits") }))
+			return k, func() { cli.Run = testRun{} }, err
+		},
+	}
+}
+
+// writeConfig writes a config file and points SANDBOX_CONFIG at it.
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(profile.Env, path)
+	return path
+}
+
 func TestCheckConfig(t *testing.T) {
-	writeConfig(t, exampleConfig)
-	if r := checkConfig(context.Background(), nil); r.Status != statusOK || !strings.Contains(r.Found, "2 profiles (build, offline) and [defaults]") {
+	env := &checkEnv{Deps: testDeps(t)}
+	writeConfig(t, "[defaults]\nmemory = \"8G\"\n[profile.build]\nmemory = \"4G\"\n[profile.offline]\n")
+	if r := checkConfig(context.Background(), env); r.Status != statusOK || !strings.Contains(r.Found, "2 profiles (build, offline) and [defaults]") {
 		t.Errorf("good file: %+v", r)
 	}
 	path := writeConfig(t, "[defaults]\nmemroy = \"1G\"\n")
-	if r := checkConfig(context.Background(), nil); r.Status != statusFail || !strings.Contains(r.Found, path+":2:") {
+	if r := checkConfig(context.Background(), env); r.Status != statusFail || !strings.Contains(r.Found, path+":2:") {
 		t.Errorf("bad file: %+v", r)
 	}
 	writeConfig(t, "[profile.p]\nmemory = \"1X\"\n")
-	if r := checkConfig(context.Background(), nil); r.Status != statusWarn || !strings.Contains(r.Found, ":2: [profile.p] memory") {
+	if r := checkConfig(context.Background(), env); r.Status != statusWarn || !strings.Contains(r.Found, ":2: [profile.p] memory") {
 		t.Errorf("bad profile: %+v", r)
 	}
 }
