@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 
@@ -27,6 +28,7 @@ import (
 
 	"sandbox/doctor"
 	"sandbox/network"
+	"sandbox/ocicmd"
 	"sandbox/profile"
 	"sandbox/userns"
 )
@@ -95,6 +97,10 @@ func main() {
 		os.Exit(userns.Remove(os.Args[1:]))
 	case network.StageKeep:
 		os.Exit(network.Keep(os.Args[1:]))
+	}
+	// sandbox-runc, the OCI runtime, is this binary under another name.
+	if filepath.Base(os.Args[0]) == "sandbox-runc" {
+		os.Exit(ocicmd.Main(os.Args[1:], version))
 	}
 	os.Exit(runCLI(os.Args[1:]))
 }

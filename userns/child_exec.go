@@ -33,6 +33,9 @@ func startCommand(cfg *Config) (pid, code int, err error) {
 		}
 		return 0, 126, fmt.Errorf("%s: %w", cfg.Argv[0], err)
 	}
+	if err := setRlimits(cfg.Rlimits); err != nil {
+		return 0, 125, err
+	}
 	if err := lockDown(cfg); err != nil {
 		return 0, 125, fmt.Errorf("lock down: %w", err)
 	}
@@ -50,6 +53,10 @@ func startCommand(cfg *Config) (pid, code int, err error) {
 func procAttr(cfg *Config) *syscall.ProcAttr {
 	sys := &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: cfg.UID, Gid: cfg.GID, NoSetGroups: true},
+	}
+	if len(cfg.Groups) > 0 {
+		// Only the OCI runtime asks, and only where setgroups is allowed.
+		sys.Credential.Groups, sys.Credential.NoSetGroups = cfg.Groups, false
 	}
 	if isControllingTTY(0) {
 		// A shell's job: its own process group in the terminal's foreground,
@@ -136,6 +143,19 @@ func setCaps(set CapSet, root bool) error {
 			if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
 				return fmt.Errorf("raise ambient capability %d: %w", c, err)
 			}
+		}
+	}
+	return nil
+}
+
+// setRlimits sets the OCI config's limits on init, whose fork the command
+// is: they are per process, and nothing the command inherits can be set
+// between fork and exec with os/exec. syscall's Setrlimit, not x/sys's: the
+// Go runtime otherwise restores its own RLIMIT_NOFILE in the child.
+func setRlimits(limits []Rlimit) error {
+	for _, l := range limits {
+		if err := syscall.Setrlimit(l.Resource, &syscall.Rlimit{Cur: l.Soft, Max: l.Hard}); err != nil {
+			return fmt.Errorf("set rlimit %d to %d/%d: %w", l.Resource, l.Soft, l.Hard, err)
 		}
 	}
 	return nil

@@ -76,6 +76,12 @@ func buildRoot(cfg *Config, log *slog.Logger, host *int) error {
 			return err
 		}
 	}
+	if cfg.ReadOnlyRoot {
+		// Last: the plan's mount points were created in it first.
+		if err := readOnlyRoot(); err != nil {
+			return err
+		}
+	}
 	if cfg.CgroupScope {
 		fd, err := unix.Open(oldRoot, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -136,6 +142,12 @@ func apply(m Mount, cfg *Config) error {
 		return rebind(m)
 	case File:
 		return fileMount(m)
+	case Mqueue:
+		return attachNew("mqueue", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, m.Dst)
+	case Sysfs:
+		return sysfs(m)
+	case Mask:
+		return mask(m.Dst)
 	}
 	return fmt.Errorf("unknown mount kind %q", m.Kind)
 }

@@ -1,6 +1,7 @@
 package userns
 
 import (
+	"errors"
 	"fmt"
 	"path"
 
@@ -18,11 +19,17 @@ import (
 // to unlink or rename over a mount point in the caller's namespace).
 func rebind(m Mount) error {
 	dir, err := openInRoot(newRoot, path.Dir(m.Dst))
+	if m.Optional && errors.Is(err, unix.ENOENT) {
+		return nil // an OCI readonlyPath the root does not have
+	}
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dir)
 	fd, err := unix.Openat(dir, path.Base(m.Dst), unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if m.Optional && errors.Is(err, unix.ENOENT) {
+		return nil
+	}
 	if err != nil {
 		// Fail closed: the parent planned this step because the path
 		// existed; without it the path would be writable.

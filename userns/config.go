@@ -94,6 +94,32 @@ type Config struct {
 	// CgroupWritable mounts the sandbox's cgroup tree read-write (--uid 0:
 	// the command may manage its own sub-cgroups).
 	CgroupWritable bool `json:"cgroupWritable,omitempty"`
+
+	// The OCI runtime's (sandbox-runc, see oci.go) only.
+
+	// Groups are the command's supplementary groups (setgroups must be
+	// allowed in the namespace: IDMaps.KeepSetgroups).
+	Groups []uint32 `json:"groups,omitempty"`
+	// Rlimits are set on init just before the command's fork, which
+	// inherits them.
+	Rlimits []Rlimit `json:"rlimits,omitempty"`
+	// Sysctl: /proc/sys paths (net/ipv4/ping_group_range) and values of
+	// the sandbox's own namespaces, written by init before its mounts.
+	Sysctl map[string]string `json:"sysctl,omitempty"`
+	// ReadOnlyRoot makes the new root's own mount read-only once every
+	// mount of the plan is in place (mount points may be created first).
+	ReadOnlyRoot bool `json:"readOnlyRoot,omitempty"`
+	// StartSocket, a host path, makes init stop once everything but the
+	// command's exec is done: it says Created to the parent, which may
+	// then leave, and waits on a socket bound there for Start.
+	StartSocket string `json:"startSocket,omitempty"`
+}
+
+// Rlimit is one resource limit (setrlimit(2)); Resource is RLIMIT_*'s number.
+type Rlimit struct {
+	Resource int    `json:"resource"`
+	Soft     uint64 `json:"soft"`
+	Hard     uint64 `json:"hard"`
 }
 
 // TapConfig describes the tap device init makes for --net gvisor.

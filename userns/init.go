@@ -77,6 +77,23 @@ func Init() int {
 	if _, err := expect(dec, MsgMapped); err != nil {
 		return fail("init", 125, err)
 	}
+	// sandbox-runc create: the start socket is bound while the host's tree
+	// is in view (it lives in the runtime's state directory), and once the
+	// IDs are mapped (the socket file needs an owner).
+	// /proc is still the host's mount here, and its sys/ files show the
+	// namespaces of the writer: ours.
+	for k, v := range cfg.Sysctl {
+		if err := os.WriteFile("/proc/sys/"+k, []byte(v), 0); err != nil {
+			return fail("sysctl", 125, fmt.Errorf("set %s: %w", k, err))
+		}
+	}
+	startFD := -1
+	if cfg.StartSocket != "" {
+		var err error
+		if startFD, err = listenStart(cfg.StartSocket); err != nil {
+			return fail("create", 125, err)
+		}
+	}
 	// Not dumpable from here on (the parent has written our ID maps and the
 	// network helpers have joined our namespaces, all through /proc/PID):
 	// the kernel then lets no process without CAP_SYS_PTRACE (which the
@@ -111,6 +128,16 @@ func Init() int {
 	if err := enterWorkDir(cfg.Dir); err != nil {
 		return fail("chdir", 125, err)
 	}
+	if startFD >= 0 {
+		// Created: wait for `start`. What follows (an exec error, the
+		// Started message) is for the caller of `start`, the parent
+		// being gone.
+		conn, code, err := awaitStart(cfg, startFD, out, sigs)
+		if err != nil {
+			return fail("start", code, err)
+		}
+		out = conn
+	}
 	if err := checkDescriptors(); err != nil {
 		return fail("exec", 125, err)
 	}
@@ -119,6 +146,10 @@ func Init() int {
 		return fail("exec", code, err)
 	}
 	log.Debug("command started", "pid", pid, "argv", cfg.Argv)
+	if startFD >= 0 {
+		_, _ = out.Write(encode(Msg{Type: MsgStarted}))
+		unix.Close(startFD)
+	}
 	if len(cfg.Seccomp) > 0 {
 		// This thread has the command's filter since lockDown; the others
 		// (the Go runtime's, which serve the aux channel) get it too.

@@ -35,6 +35,13 @@ const (
 	// parent wrote for a user-mode network): init writes it to its own
 	// tmpfs, so nothing of the run is on the host's disk.
 	File MountKind = "file"
+	// The OCI runtime's kinds (sandbox-runc): an mqueue of the sandbox's
+	// IPC namespace; a sysfs of its network namespace (read-only, or the
+	// host's /sys bound read-only where the network is the host's); Mask
+	// covers Dst as the sandbox shows it, if it exists (maskedPaths).
+	Mqueue MountKind = "mqueue"
+	Sysfs  MountKind = "sysfs"
+	Mask   MountKind = "mask"
 )
 
 // Mount is one step of the filesystem plan. Steps run in order, inside the new

@@ -25,6 +25,10 @@ type IDMaps struct {
 	// helpers); without, the parent writes the one-line maps itself and denies
 	// setgroups.
 	NewUIDMap, NewGIDMap string
+	// KeepSetgroups: the parent is root of its own user namespace (podman
+	// runs the OCI runtime so) and writes maps of several lines itself;
+	// setgroups stays allowed there, for the command's supplementary groups.
+	KeepSetgroups bool
 }
 
 func (m IDMaps) useHelpers() bool { return m.NewUIDMap != "" }
@@ -59,6 +63,8 @@ type Result struct {
 	// Discarded: what the command wrote to an ephemeral run's memory
 	// layer, in bytes and in files and directories.
 	Discarded, DiscardedFiles int64
+	// Pid is init's host PID, for Config.StartSocket (create).
+	Pid int
 }
 
 // forwarded are the signals the parent passes on to init, which passes them on to
@@ -235,6 +241,16 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 	if _, err := toInitW.Write(encode(Msg{Type: MsgGo, Cgroup: p.dir})); err != nil {
 		return abort(fmt.Errorf("release init: %w", err))
 	}
+	if spec.Config.StartSocket != "" {
+		// sandbox-runc create: done once init waits for start; it
+		// outlives us (oci.go).
+		if err := awaitCreated(st.fromInitR); err != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+			return Result{}, err
+		}
+		return Result{Pid: cmd.Process.Pid}, nil
+	}
 
 	job := newJob(toInitW)
 	defer job.restore()
@@ -272,6 +288,9 @@ func writeMaps(ctx context.Context, pid int, m IDMaps) error {
 		name string
 		data []byte
 	}{{"setgroups", []byte("deny")}, {"uid_map", line(m.UID)}, {"gid_map", line(m.GID)}} {
+		if f.name == "setgroups" && m.KeepSetgroups {
+			continue
+		}
 		if err := os.WriteFile(proc+f.name, f.data, 0); err != nil {
 			return fmt.Errorf("write %s: %w", f.name, err)
 		}

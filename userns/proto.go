@@ -45,6 +45,13 @@ const (
 	// resumed by the caller's shell, lets it continue.
 	MsgStopped  MsgType = "Stopped"
 	MsgContinue MsgType = "Continue"
+	// The OCI runtime's create/start (oci.go): init is set up and waits
+	// (Created, to the parent), `start` releases it over the start socket
+	// (Start) and hears back once the command runs (Started) or why not
+	// (Error).
+	MsgCreated MsgType = "Created"
+	MsgStart   MsgType = "Start"
+	MsgStarted MsgType = "Started"
 )
 
 // ChildError is a failure reported by init, carried back to the parent so the

@@ -1,0 +1,27 @@
+package ocicmd
+
+import "sandbox/ociruntime"
+
+// CreateCmd is `create`: conmon's `create --bundle B --pid-file P ID`.
+type CreateCmd struct {
+	ID            string `arg:"" help:"Container ID."`
+	Bundle        string `short:"b" default:"." help:"The bundle: config.json and, usually, the root filesystem."`
+	PidFile       string `name:"pid-file" help:"Write init's PID here."`
+	ConsoleSocket string `name:"console-socket" help:"Unix socket to send the terminal's master to (process.terminal)."`
+	PreserveFds   int    `name:"preserve-fds" help:"Pass this many descriptors beyond stdio (only 0 now)."`
+	NoPivot       bool   `name:"no-pivot" help:"Accepted; pivot_root is always used."`
+	NoNewKeyring  bool   `name:"no-new-keyring" help:"Accepted; no session keyring is made."`
+	Detach        bool   `short:"d" hidden:""`
+	NotifySocket  string `name:"notify-socket" hidden:""`
+}
+
+// Run creates the container.
+func (c *CreateCmd) Run(e *env) error {
+	if err := refuseFlags(c.ConsoleSocket, c.PreserveFds); err != nil {
+		return err
+	}
+	_, err := ociruntime.Create(background(), ociruntime.CreateOpts{
+		Root: e.root, ID: c.ID, Bundle: c.Bundle, PidFile: c.PidFile, Log: e.log,
+	})
+	return err
+}

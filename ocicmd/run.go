@@ -1,0 +1,75 @@
+package ocicmd
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"golang.org/x/sys/unix"
+
+	"sandbox/ociruntime"
+)
+
+// RunCmd is `run`: create, start, and (unless --detach) wait for the
+// container and delete it, exiting with its status.
+type RunCmd struct {
+	CreateCmd // with --detach: return once the container runs
+}
+
+// Run runs the container.
+func (c *RunCmd) Run(e *env, code *int) error {
+	if err := refuseFlags(c.ConsoleSocket, c.PreserveFds); err != nil {
+		return err
+	}
+	pid, err := ociruntime.Create(background(), ociruntime.CreateOpts{
+		Root: e.root, ID: c.ID, Bundle: c.Bundle, PidFile: c.PidFile, Log: e.log,
+	})
+	if err != nil {
+		return err
+	}
+	// Signals for the container from the moment it runs (init passes the
+	// forwarded ones on to the command).
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	defer signal.Reset(unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
+	if err := ociruntime.Start(e.root, c.ID); err != nil {
+		_ = ociruntime.Delete(e.root, c.ID, true)
+		return err
+	}
+	if c.Detach {
+		return nil
+	}
+	go func() {
+		for s := range sigs {
+			_ = unix.Kill(pid, s.(unix.Signal))
+		}
+	}()
+	// Init is our child (create started it): its status is the command's.
+	var ws unix.WaitStatus
+	for {
+		_, err = unix.Wait4(pid, &ws, 0, nil)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("wait for the container: %w", err)
+	}
+	*code = ws.ExitStatus()
+	if ws.Signaled() {
+		*code = 128 + int(ws.Signal())
+	}
+	return ociruntime.Delete(e.root, c.ID, true)
+}
+
+// refuseFlags names the create flags not done yet.
+func refuseFlags(consoleSocket string, preserveFds int) error {
+	if consoleSocket != "" {
+		return errors.New("--console-socket: a terminal is not supported yet")
+	}
+	if preserveFds > 0 {
+		return errors.New("--preserve-fds: passing descriptors is not supported yet")
+	}
+	return nil
+}
