@@ -10,33 +10,49 @@ import (
 	"testing"
 
 	"github.com/alecthomas/kong"
+
+	"sandbox/completion"
 )
 
-func testSpec(t *testing.T) []compCmd {
+// script is the completion script of this CLI for shell.
+func completionScript(t *testing.T, shell string) string {
 	t.Helper()
 	var cli CLI
 	p, err := kong.New(&cli, kong.Name("sandbox"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return completionSpec(p.Model)
+	s, err := completion.Script(shell, p.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // Every subcommand and every flag of run is in every script.
 func TestCompletionCoversModel(t *testing.T) {
-	spec := testSpec(t)
-	scripts := map[string]string{"bash": bashCompletion(spec), "zsh": zshCompletion(spec), "fish": fishCompletion(spec)}
-	var names []string
-	names = append(names, subcommands...)
-	for _, c := range spec {
-		if c.path == "run" {
-			names = append(names, flagNames(c.flags)...)
+	var cli CLI
+	p, err := kong.New(&cli, kong.Name("sandbox"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := slices.Clone(subcommands)
+	for _, n := range p.Model.Children {
+		if n.Name != "run" {
+			continue
+		}
+		for _, f := range n.Flags {
+			names = append(names, "--"+f.Name)
+			if f.Short != 0 {
+				names = append(names, "-"+string(f.Short))
+			}
 		}
 	}
 	if len(names) < len(subcommands)+20 {
 		t.Fatalf("model has too few names: %q", names)
 	}
-	for shell, s := range scripts {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		s := completionScript(t, shell)
 		for _, n := range names {
 			if !strings.Contains(s, n) {
 				t.Errorf("%s script lacks %q", shell, n)
@@ -69,7 +85,7 @@ func TestBashCompletion(t *testing.T) {
 		t.Skip("no bash")
 	}
 	script := filepath.Join(t.TempDir(), "sandbox.bash")
-	if err := os.WriteFile(script, []byte(bashCompletion(testSpec(t))), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(completionScript(t, "bash")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("bash", "-n", script).CombinedOutput(); err != nil {
@@ -130,7 +146,7 @@ func TestZshCompletionSyntax(t *testing.T) {
 		t.Skip("zsh is not installed")
 	}
 	script := filepath.Join(t.TempDir(), "_sandbox")
-	if err := os.WriteFile(script, []byte(zshCompletion(testSpec(t))), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(completionScript(t, "zsh")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("zsh", "-n", script).CombinedOutput(); err != nil {
@@ -145,12 +161,62 @@ func TestZshCompletionSyntax(t *testing.T) {
 	}
 }
 
+// The zsh script walks the words as the bash one does (one _sandbox_walk):
+// with zsh's completion builtins stubbed to print what they are given.
+func TestZshCompletion(t *testing.T) {
+	if _, err := exec.LookPath("zsh"); err != nil {
+		t.Skip("zsh is not installed")
+	}
+	path := filepath.Join(t.TempDir(), "_sandbox")
+	if err := os.WriteFile(path, []byte(completionScript(t, "zsh")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin, data := completionDir(t)
+	stubs := `compdef() { :; }
+compadd() { [[ $1 == -- ]] && shift; print -r -- "compadd $*"; }
+_describe() { local -a l; for s in ${(P)4}; do l+=(${s%%:*}); done; print -r -- "describe $2: $l"; }
+_files() { print files; }
+_command_names() { print commands; }
+_normal() { print -r -- "normal $CURRENT ${words[*]}"; }
+compset() { print -r -- "compset $*"; }
+`
+	for _, c := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"sandbox", "se"}, "describe commands: run diff commit"},
+		{[]string{"sandbox", "seccomp", ""}, "describe commands: default"},
+		{[]string{"sandbox", "--map", ""}, "compadd auto subids single"},
+		{[]string{"sandbox", "--map=s"}, "compset -P *=\ncompadd auto subids single"},
+		{[]string{"sandbox", "--profile", ""}, "compadd build offline"},
+		{[]string{"sandbox", "rm", "mybox", ""}, "compadd mybox other"},
+		{[]string{"sandbox", "--uid", "0", "--cg"}, "describe flags: --hostname --uid"},
+		{[]string{"sandbox", "make", ""}, "files"},
+		{[]string{"sandbox", "--verbose", "--", "printenv", "x"}, "normal 2 printenv x"},
+		{[]string{"sandbox", "--uid", "0", "--", ""}, "normal 1"},
+	} {
+		var words []string
+		for _, w := range c.words {
+			words = append(words, "'"+w+"'")
+		}
+		words[0] = "'" + bin + "'"
+		prog := stubs + "source " + path + "\nwords=(" + strings.Join(words, " ") + ")\nCURRENT=" + strconv.Itoa(len(words)) + "\n_sandbox\n"
+		cmd := exec.Command("zsh", "-f", "-c", prog)
+		cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+data)
+		out, err := cmd.CombinedOutput()
+		want := strings.ReplaceAll(c.want, "\\n", "\n")
+		if got := strings.TrimSpace(string(out)); err != nil || !strings.HasPrefix(got, want) {
+			t.Errorf("%q: %v\n got %q\nwant %q...", c.words, err, got, want)
+		}
+	}
+}
+
 func TestFishCompletion(t *testing.T) {
 	if _, err := exec.LookPath("fish"); err != nil {
 		t.Skip("fish is not installed")
 	}
 	script := filepath.Join(t.TempDir(), "sandbox.fish")
-	if err := os.WriteFile(script, []byte(fishCompletion(testSpec(t))), 0o644); err != nil {
+	if err := os.WriteFile(script, []byte(completionScript(t, "fish")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if out, err := exec.Command("fish", "--no-execute", script).CombinedOutput(); err != nil {
@@ -169,7 +235,7 @@ func TestFishCompletion(t *testing.T) {
 	} {
 		// complete -C runs the registered completion as a user's TAB would.
 		prog := "function sandbox; command " + bin + " $argv; end; source " + script +
-			"; complete -C " + fishq(c.line)
+			"; complete -C '" + c.line + "'"
 		cmd := exec.Command("fish", "--no-config", "-c", prog)
 		cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+data, "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
 		out, err := cmd.CombinedOutput()

@@ -1,27 +1,23 @@
-package main
-
-// `sandbox completion bash|zsh|fish`: completion scripts generated from kong's
-// model of the CLI, so a new flag or command completes without touching them.
-// Profile names come from `sandbox profiles --names`, sandbox names from the
-// directories of the store of layers.
+// Package completion writes the shell completion scripts of `sandbox
+// completion bash|zsh|fish`, generated from kong's model of the CLI, so a new
+// flag or command completes without touching them. Profile names come from
+// `sandbox profiles --names`, sandbox names from the directories of the store
+// of layers, both read by the script when the user presses TAB.
+//
+// Runs in the parent, for `sandbox completion` only; the scripts run in the
+// user's shell.
+package completion
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/alecthomas/kong"
 )
 
-// CompletionCmd is `sandbox completion SHELL`.
-type CompletionCmd struct {
-	Shell string `arg:"" enum:"bash,zsh,fish" help:"The shell: bash, zsh or fish."`
-}
-
 // Help is the detail of `sandbox completion --help`.
-func (CompletionCmd) Help() string {
-	return `The script completes subcommands, flags and their values, profile names
+const Help = `The script completes subcommands, flags and their values, profile names
 (--profile) and sandbox names (diff, commit, rm, --name); after -- it completes
 your command as the shell would.
 
@@ -29,24 +25,20 @@ Examples:
   source <(sandbox completion bash)         # this bash; for good, add the line to ~/.bashrc
   sandbox completion zsh > ~/.zfunc/_sandbox   # with fpath+=(~/.zfunc) before compinit in ~/.zshrc
   sandbox completion fish > ~/.config/fish/completions/sandbox.fish`
-}
 
-// Run prints the script.
-func (c *CompletionCmd) Run(ctx *kong.Context) error {
-	spec := completionSpec(ctx.Model)
-	var script string
-	switch c.Shell {
+// Script is the completion script for shell, from app, kong's model of the
+// whole CLI.
+func Script(shell string, app *kong.Application) (string, error) {
+	spec := completionSpec(app)
+	switch shell {
 	case "bash":
-		script = bashCompletion(spec)
+		return bashCompletion(spec), nil
 	case "zsh":
-		script = zshCompletion(spec)
+		return zshCompletion(spec), nil
 	case "fish":
-		script = fishCompletion(spec)
-	default:
-		return fmt.Errorf("completion %q: want bash, zsh or fish", c.Shell)
+		return fishCompletion(spec), nil
 	}
-	_, err := os.Stdout.WriteString(script)
-	return err
+	return "", fmt.Errorf("completion %q: want bash, zsh or fish", shell)
 }
 
 // compCmd is what completes in one command: "" is the top level (where the
