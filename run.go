@@ -2,22 +2,20 @@ package main
 
 import (
 	"context"
-	"os/exec"
-
-	"time"
-
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"sandbox/systemdcgroup"
 	"strings"
+	"time"
 
 	"github.com/alecthomas/kong"
 
+	"sandbox/systemdcgroup"
 	"sandbox/userns"
 )
 

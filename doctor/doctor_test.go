@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"sandbox/profile"
-
 	"github.com/alecthomas/kong"
 	"golang.org/x/sys/unix"
+
+	"sandbox/profile"
 )
 
 func TestCheckLine(t *testing.T) {
