@@ -24,8 +24,6 @@
 //	read Exit / Error          <--  send Exit (or Error at any stage), exit
 package userns
 
-import "golang.org/x/sys/unix"
-
 // Stage names the environment variable that tells a re-executed binary which role
 // it plays. The parent never sets anything else in init's environment: the command's
 // environment travels in Config.
@@ -69,7 +67,7 @@ type Config struct {
 	Caps CapSet `json:"caps"`
 	// Seccomp is the compiled filter, installed last before the command's
 	// exec; empty means unconfined.
-	Seccomp []unix.SockFilter `json:"seccomp,omitempty"`
+	Seccomp Filter `json:"seccomp,omitempty"`
 	// FuseOverlayfs is the host path of fuse-overlayfs, when a mount may need it.
 	FuseOverlayfs string `json:"fuseOverlayfs,omitempty"`
 	// CgroupScope says Go will name a cgroup that holds init: init then keeps
