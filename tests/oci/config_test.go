@@ -1,0 +1,60 @@
+package oci
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestConfigHonoured: what config.json asks of the container is what the
+// command finds, each checked from inside.
+func TestConfigHonoured(t *testing.T) {
+	script := `
+touch /x 2>/dev/null && echo root-writable || echo root-ro
+touch /tmp/ok && echo tmp-rw
+echo host=$(hostname)
+echo cwd=$(pwd)
+echo foo=$FOO
+echo nofile=$(ulimit -n)
+grep CapBnd /proc/self/status
+echo kcore=$(cat /proc/kcore | wc -c)
+echo 1 2>/dev/null >/proc/sys/net/ipv4/ip_forward && echo procsys-rw || echo procsys-ro
+mkdir /tmp/d 2>/dev/null && echo mkdir-ok || echo mkdir-denied
+echo uid=$(id -u)
+`
+	b := bundle(t, []string{"sh", "-c", script}, func(cfg map[string]any) {
+		p := cfg["process"].(map[string]any)
+		p["cwd"] = "/work"
+		p["env"] = []string{"PATH=/bin", "FOO=bar"}
+		p["rlimits"] = []map[string]any{{"type": "RLIMIT_NOFILE", "soft": 512, "hard": 1024}}
+		cfg["linux"].(map[string]any)["seccomp"] = map[string]any{
+			"defaultAction": "SCMP_ACT_ALLOW",
+			"syscalls":      []map[string]any{{"names": []string{"mkdir", "mkdirat"}, "action": "SCMP_ACT_ERRNO"}},
+		}
+	})
+	r := rt(t, t.TempDir(), "run", "--bundle", b, "cfg")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{
+		"root-ro", "tmp-rw", "host=oci-test", "cwd=/work", "foo=bar", "nofile=512",
+		"CapBnd:\t0000000000000420", // CAP_KILL (5) and CAP_NET_BIND_SERVICE (10)
+		"kcore=0", "procsys-ro", "mkdir-denied", "uid=0",
+	} {
+		if !strings.Contains(r.stdout, want+"\n") {
+			t.Errorf("want %q in the container's output:\n%s", want, r.stdout)
+		}
+	}
+}
+
+// TestCwdInsideRoot: process.cwd is resolved inside the root only: a
+// symlink in the rootfs that points to an absolute host path, or climbs
+// with .., stays inside (runc CVE-2024-21626's kind).
+func TestCwdInsideRoot(t *testing.T) {
+	b := bundle(t, []string{"sh", "-c", "pwd; ls /work"}, func(cfg map[string]any) {
+		cfg["process"].(map[string]any)["cwd"] = "/../../../../work"
+	})
+	r := rt(t, t.TempDir(), "run", "--bundle", b, "cwd")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "/work\n") {
+		t.Fatalf("run: exit %d, stdout %q, stderr %s; want /work inside the root", r.code, r.stdout, r.stderr)
+	}
+}
