@@ -80,9 +80,9 @@ func gitInit(t testing.TB, dir string) {
 
 func TestProtectPlan(t *testing.T) {
 	h := tempDir(t)
-	g := testGuard(t, h)
 	proj := filepath.Join(h, "src", "p")
-	gitInit(t, proj)
+	gitInit(t, proj) // before testGuard, which empties $PATH
+	g := testGuard(t, h)
 	os.WriteFile(filepath.Join(h, ".bashrc"), nil, 0o644)
 	os.MkdirAll(filepath.Join(h, ".config"), 0o755)
 
