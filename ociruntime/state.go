@@ -69,15 +69,24 @@ func notExist(id string) error {
 	return fmt.Errorf("container %q does not exist: %w", id, fs.ErrNotExist)
 }
 
-// DefaultRoot is where the state lives without --root.
+// DefaultRoot is where the state lives without --root: as with runc, the
+// user's runtime directory unless we are the host's root. Root of a user
+// namespace of our own (podman's, which passes no --root) is not.
 func DefaultRoot() string {
-	if os.Geteuid() != 0 {
+	if os.Geteuid() != 0 || inUserNS() {
 		if d := os.Getenv("XDG_RUNTIME_DIR"); filepath.IsAbs(d) {
 			return filepath.Join(d, "sandbox-runc")
 		}
 		return filepath.Join(os.TempDir(), fmt.Sprintf("sandbox-runc-%d", os.Geteuid()))
 	}
 	return "/run/sandbox-runc"
+}
+
+// inUserNS says whether we run in a user namespace other than the host's,
+// whose uid_map maps every ID onto itself.
+func inUserNS() bool {
+	b, err := os.ReadFile("/proc/self/uid_map")
+	return err == nil && strings.Join(strings.Fields(string(b)), " ") != "0 0 4294967295"
 }
 
 // newContainer makes the container's directory, which must not exist, and
