@@ -55,7 +55,7 @@ type Feature string
 const (
 	UserNS  Feature = "UserNS"  // unprivileged user namespaces
 	Busybox Feature = "Busybox" // a static busybox (Debian's busybox-static) for the rootfs
-	Podman  Feature = "Podman"  // podman and conmon on PATH
+	Podman  Feature = "Podman"  // podman and conmon, and XDG_RUNTIME_DIR
 )
 
 var features = feature.New(map[Feature]func() error{
@@ -73,6 +73,10 @@ var features = feature.New(map[Feature]func() error{
 		return serr
 	},
 	Podman: func() error {
+		// Rootless podman keeps its state in the runtime directory.
+		if os.Getenv("XDG_RUNTIME_DIR") == "" {
+			return fmt.Errorf("XDG_RUNTIME_DIR is not set")
+		}
 		for _, p := range []string{"podman", "conmon"} {
 			if _, err := exec.LookPath(p); err != nil {
 				if _, err2 := os.Stat("/usr/libexec/podman/" + p); err2 != nil {
