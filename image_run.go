@@ -161,15 +161,26 @@ func hasKey(env []string, k string) bool {
 }
 
 // imageLayer is the whole root as one kernel overlay of the image's layers,
-// the run's layer (ephemeral or named) as its upper. The upper is keyed by
-// the top layer's tree, so diff lists against it.
+// the run's layer (ephemeral or named) as its upper. The layer knows its
+// lowers and that it is mounted at "/", so diff compares the upper with the
+// merged image and prints the paths the command saw.
 func (r *RunCmd) imageLayer(v *view) (userns.Mount, error) {
 	img := r.image
-	lowers := make([]string, len(img.Layers))
+	s, err := imageStore()
+	if err != nil {
+		return userns.Mount{}, err
+	}
+	mounts, err := s.MountPoints()
+	if err != nil {
+		return userns.Mount{}, err
+	}
+	lowers := make([]string, len(img.Layers), len(img.Layers)+1)
 	for i, l := range img.Layers {
 		lowers[len(img.Layers)-1-i] = l // top first, as overlayfs takes them
 	}
-	upper, work, err := v.sb.Layer(lowers[0])
+	// The mount points last: the image's own come first.
+	lowers = append(lowers, mounts)
+	upper, work, err := v.sb.StackLayer("/", lowers)
 	if err != nil {
 		return userns.Mount{}, err
 	}
@@ -194,7 +205,7 @@ func refuseImageCommit(sb *layers.Sandbox) error {
 	}
 	ls, _ := sb.Layers()
 	for _, l := range ls {
-		if strings.HasPrefix(l.HostPath, s.Dir+"/") {
+		if len(l.Lowers) > 0 || strings.HasPrefix(l.HostPath, s.Dir+"/") {
 			return fmt.Errorf("sandbox %s runs on an image: its changes cannot be committed (no new images yet); review them with sandbox diff %s", quote.Name(sb.Name), quote.Name(sb.Name))
 		}
 	}

@@ -80,7 +80,11 @@ func (p *PathCmd) Run() error {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "HOST\tCHANGES")
 	for _, l := range ls {
-		fmt.Fprintf(w, "%s\t%s\n", quote.Name(l.HostPath), quote.Name(l.Upper))
+		host := quote.Name(l.HostPath)
+		if len(l.Lowers) > 0 { // an image's root: its changes are to the image
+			host = quote.Name(l.Mount) + " (image)"
+		}
+		fmt.Fprintf(w, "%s\t%s\n", host, quote.Name(l.Upper))
 	}
 	return w.Flush()
 }

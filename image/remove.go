@@ -100,6 +100,10 @@ func (s Store) Collect() (Garbage, error) {
 			if dir, err := s.setAside(p, "lock"); err == nil {
 				g.Dirs = append(g.Dirs, dir)
 			}
+		case strings.HasPrefix(e.Name(), "mounts-"): // MountPoints' own flock
+			if dir, err := s.setAside(p, ""); err == nil {
+				g.Dirs = append(g.Dirs, dir)
+			}
 		}
 	}
 	return g, nil

@@ -93,6 +93,11 @@ func (sb *Sandbox) Commit(opt CommitOptions) ([]Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
 	}
+	for _, c := range all {
+		if len(c.Layer.Lowers) > 0 { // its paths are not the host's
+			return nil, fmt.Errorf("commit: the layer of %s is over an image's layers, not a host directory", quoteShort(c.Layer.Mount))
+		}
+	}
 	sel, err := selectChanges(all, opt.Paths)
 	if err != nil {
 		return nil, fmt.Errorf("commit: %w", err)

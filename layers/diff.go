@@ -21,13 +21,14 @@ type Change struct {
 	Size  int64       // bytes of the new regular file for A and M; else 0
 	Mode  fs.FileMode // the upper entry's mode for A and M, the host entry's for D
 	Layer *Layer
-	Rel   string // Path relative to Layer.HostPath; never "."
+	Rel   string // Path relative to the layer's root; never "."
 	// Opaque is set for an A or M directory marked opaque in the upper: it
 	// replaces the host directory rather than merging with it.
 	Opaque bool
 
 	upper string      // the upper entry (for D, the whiteout); "" for D under an opaque directory
 	host  fs.FileMode // the host entry's mode for M and D, as Diff saw it
+	lower string      // the entry M or D replaces: Path, or in a stacked layer its lower's file
 }
 
 // Setid reports a new file (not a directory) with setuid or setgid: a commit
@@ -76,7 +77,7 @@ func (sb *Sandbox) diff() (changes, stale []Change, err error) {
 		return nil, nil, err
 	}
 	for i := range layers {
-		d := differ{l: &layers[i], m: layers[i].Engine.markers()}
+		d := newDiffer(&layers[i])
 		if err := d.walk(); err != nil {
 			return nil, nil, fmt.Errorf("diff %s: %w", quoteShort(layers[i].HostPath), err)
 		}
@@ -106,8 +107,21 @@ func Stat(changes []Change) (added, modified, deleted int, bytes int64) {
 type differ struct {
 	l     *Layer
 	m     markers
-	out   []Change
-	stale []Change // whiteouts of paths the host lacks
+	root  string   // where the command saw the layer: paths are printed below it
+	roots []string // the lower directories, top first: the host path alone, or a stack's
+	// stacked says the lowers are an image's: their 0:0 devices and opaque
+	// directories hide what is below, as the overlay showed them.
+	stacked bool
+	out     []Change
+	stale   []Change // whiteouts of paths the host lacks
+}
+
+func newDiffer(l *Layer) *differ {
+	d := &differ{l: l, m: l.Engine.markers(), root: l.HostPath, roots: []string{l.HostPath}}
+	if len(l.Lowers) > 0 {
+		d.root, d.roots, d.stacked = l.Mount, l.Lowers, true
+	}
+	return d
 }
 
 // walk diffs the layer from its roots, opened without following symlinks
@@ -118,43 +132,49 @@ func (d *differ) walk() error {
 		return fmt.Errorf("open upper directory: %w", &os.SyscallError{Syscall: "open", Err: err})
 	}
 	defer unix.Close(ufd)
-	hfd, err := openat2(unix.AT_FDCWD, d.l.HostPath, unix.O_RDONLY|unix.O_DIRECTORY, unix.RESOLVE_NO_SYMLINKS)
+	ld, err := d.openLowers()
 	if err != nil {
-		return resolveError(unix.AT_FDCWD, d.l.HostPath, "/", d.l.HostPath, err)
+		return err
 	}
-	defer unix.Close(hfd)
-	return d.dir(".", ufd, hfd, false)
+	defer ld.close()
+	return d.dir(".", ufd, ld, false)
 }
 
-// path joins rel to the layer's host path, checking that it stays below it
-// after cleaning: a name from the upper must never reach outside its tree.
+// path joins rel to the layer's root, checking that it stays below it after
+// cleaning: a name from the upper must never reach outside its tree.
 func (d *differ) path(rel string) (string, error) {
 	if rel == "." || !filepath.IsLocal(rel) || filepath.Clean(rel) != rel {
 		return "", fmt.Errorf("refusing %s: it is not a path below the layer", quoteShort(rel))
 	}
-	p := filepath.Join(d.l.HostPath, rel)
-	if d.l.HostPath != "/" && !strings.HasPrefix(p, d.l.HostPath+"/") {
+	p := filepath.Join(d.root, rel)
+	if d.root != "/" && !strings.HasPrefix(p, d.root+"/") {
 		return "", fmt.Errorf("refusing %s: it is not a path below the layer", quoteShort(rel))
 	}
 	return p, nil
 }
 
-func (d *differ) add(kind byte, rel, upper string, mode, host fs.FileMode, size int64, opaque bool) error {
+// add records a change; lower is the index in d.roots of the entry it
+// replaces or deletes (M, D).
+func (d *differ) add(kind byte, rel, upper string, mode, host fs.FileMode, lower int, size int64, opaque bool) error {
 	p, err := d.path(rel)
 	if err != nil {
 		return err
 	}
+	old := p
+	if d.stacked {
+		old = filepath.Join(d.roots[lower], rel)
+	}
 	d.out = append(d.out, Change{
 		Kind: kind, Path: p, Size: size, Mode: mode,
-		Layer: d.l, Rel: rel, Opaque: opaque, upper: upper, host: host,
+		Layer: d.l, Rel: rel, Opaque: opaque, upper: upper, host: host, lower: old,
 	})
 	return nil
 }
 
-// dir walks the upper directory rel, open at ufd. hfd is the host's
-// directory rel when it is a real one (its entries are the overlay's lower
-// ones), else -1; opaque says the upper hides them.
-func (d *differ) dir(rel string, ufd, hfd int, opaque bool) error {
+// dir walks the upper directory rel, open at ufd. ld is the lowers'
+// directory rel (the host's, for a plain layer), empty where they lack it;
+// opaque says the upper hides its entries.
+func (d *differ) dir(rel string, ufd int, ld lowerDir, opaque bool) error {
 	names, err := fdNames(ufd)
 	if err != nil {
 		return fmt.Errorf("read upper directory %s: %w", quoteShort(rel), err)
@@ -176,20 +196,20 @@ func (d *differ) dir(rel string, ufd, hfd int, opaque bool) error {
 			continue
 		case target != "":
 			seen[target] = true
-			if err := d.whiteout(rel, target, filepath.Join(d.l.Upper, rel, name), hfd); err != nil {
+			if err := d.whiteout(rel, target, filepath.Join(d.l.Upper, rel, name), ld); err != nil {
 				return err
 			}
 			continue
 		}
 		seen[name] = true
-		if err := d.entry(rel, name, &st, ufd, hfd); err != nil {
+		if err := d.entry(rel, name, &st, ufd, ld); err != nil {
 			return err
 		}
 	}
-	if !opaque || hfd < 0 {
+	if !opaque || len(ld.fds) == 0 {
 		return nil
 	}
-	hnames, err := fdNames(hfd)
+	hnames, err := d.lnames(ld)
 	if err != nil {
 		return fmt.Errorf("read host directory %s: %w", quoteShort(rel), err)
 	}
@@ -197,13 +217,13 @@ func (d *differ) dir(rel string, ufd, hfd int, opaque bool) error {
 		if seen[n] {
 			continue
 		}
-		host, err := statAt(hfd, n)
+		host, lower, err := d.lstat(ld, n)
 		if err != nil {
 			return fmt.Errorf("read host %s: %w", quoteShort(filepath.Join(rel, n)), err)
 		}
 		if host != nil {
 			m := modeOf(host)
-			if err := d.add('D', filepath.Join(rel, n), "", m, m, 0, false); err != nil {
+			if err := d.add('D', filepath.Join(rel, n), "", m, m, lower, 0, false); err != nil {
 				return err
 			}
 		}
@@ -212,35 +232,32 @@ func (d *differ) dir(rel string, ufd, hfd int, opaque bool) error {
 }
 
 // entry classifies one upper entry that is not a whiteout or marker.
-func (d *differ) entry(rel, name string, st *unix.Stat_t, ufd, hfd int) error {
+func (d *differ) entry(rel, name string, st *unix.Stat_t, ufd int, ld lowerDir) error {
 	crel := filepath.Join(rel, name)
 	up := filepath.Join(d.l.Upper, crel)
-	var host *unix.Stat_t
-	if hfd >= 0 {
-		var err error
-		if host, err = statAt(hfd, name); err != nil {
-			return fmt.Errorf("read host %s: %w", quoteShort(crel), err)
-		}
+	host, lower, err := d.lstat(ld, name)
+	if err != nil {
+		return fmt.Errorf("read host %s: %w", quoteShort(crel), err)
 	}
 	mode := modeOf(st)
 	switch mode.Type() {
 	case fs.ModeSocket:
 		return nil // a runtime leftover
 	case fs.ModeDir:
-		return d.subdir(crel, name, up, mode, host, ufd, hfd)
+		return d.subdir(crel, name, up, mode, host, lower, ufd, ld)
 	}
 	size := int64(0)
 	if mode.IsRegular() {
 		size = st.Size
 	}
 	if host == nil {
-		return d.add('A', crel, up, mode, 0, size, false)
+		return d.add('A', crel, up, mode, 0, 0, size, false)
 	}
-	return d.add('M', crel, up, mode, modeOf(host), size, false)
+	return d.add('M', crel, up, mode, modeOf(host), lower, size, false)
 }
 
 // subdir classifies an upper directory and walks it.
-func (d *differ) subdir(crel, name, up string, mode fs.FileMode, host *unix.Stat_t, ufd, hfd int) error {
+func (d *differ) subdir(crel, name, up string, mode fs.FileMode, host *unix.Stat_t, lower, ufd int, ld lowerDir) error {
 	cfd, err := unix.Openat(ufd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open upper directory %s: %w", quoteShort(crel), &os.SyscallError{Syscall: "openat", Err: err})
@@ -249,40 +266,37 @@ func (d *differ) subdir(crel, name, up string, mode fs.FileMode, host *unix.Stat
 	opq := d.m.fdOpaque(cfd)
 	switch {
 	case host == nil:
-		if err := d.add('A', crel, up, mode, 0, 0, opq); err != nil {
+		if err := d.add('A', crel, up, mode, 0, 0, 0, opq); err != nil {
 			return err
 		}
-		return d.dir(crel, cfd, -1, false)
+		return d.dir(crel, cfd, lowerDir{}, false)
 	case host.Mode&unix.S_IFMT == unix.S_IFDIR:
 		hm := modeOf(host)
 		if permBits(mode) != permBits(hm) {
-			if err := d.add('M', crel, up, mode, hm, 0, opq); err != nil {
+			if err := d.add('M', crel, up, mode, hm, lower, 0, opq); err != nil {
 				return err
 			}
 		}
-		hcfd, err := unix.Openat(hfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		child, err := d.lchild(ld, name)
 		if err != nil {
-			return fmt.Errorf("open host directory %s: %w", quoteShort(crel), &os.SyscallError{Syscall: "openat", Err: err})
+			return fmt.Errorf("open host directory %s: %w", quoteShort(crel), err)
 		}
-		defer unix.Close(hcfd)
-		return d.dir(crel, cfd, hcfd, opq)
+		defer child.close()
+		return d.dir(crel, cfd, child, opq)
 	default: // replaces a host non-directory
-		if err := d.add('M', crel, up, mode, modeOf(host), 0, opq); err != nil {
+		if err := d.add('M', crel, up, mode, modeOf(host), lower, 0, opq); err != nil {
 			return err
 		}
-		return d.dir(crel, cfd, -1, false)
+		return d.dir(crel, cfd, lowerDir{}, false)
 	}
 }
 
 // whiteout records the deletion of target in rel, if the host still has it.
-func (d *differ) whiteout(rel, target, up string, hfd int) error {
+func (d *differ) whiteout(rel, target, up string, ld lowerDir) error {
 	crel := filepath.Join(rel, target)
-	var host *unix.Stat_t
-	if hfd >= 0 {
-		var err error
-		if host, err = statAt(hfd, target); err != nil {
-			return fmt.Errorf("read host %s: %w", quoteShort(crel), err)
-		}
+	host, lower, err := d.lstat(ld, target)
+	if err != nil {
+		return fmt.Errorf("read host %s: %w", quoteShort(crel), err)
 	}
 	if host == nil {
 		p, err := d.path(crel)
@@ -293,7 +307,7 @@ func (d *differ) whiteout(rel, target, up string, hfd int) error {
 		return nil
 	}
 	m := modeOf(host)
-	return d.add('D', crel, up, m, m, 0, false)
+	return d.add('D', crel, up, m, m, lower, 0, false)
 }
 
 // statAt lstats name in the directory dirfd, or returns nil when it does not

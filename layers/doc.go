@@ -15,6 +15,7 @@
 //	    layers/KEY/upper               overlay upperdir: the changes to P
 //	    layers/KEY/work                overlay workdir
 //	    layers/KEY/engine              "kernel" or "fuse": the engine that last mounted it
+//	    layers/KEY/lowers              a stacked layer's mount point and lowers (StackLayer)
 //	    commit-temps                   temporary names of the commit in progress (commit_temps.go)
 //	  .ephemeral/slot-N/               an unnamed sandbox: a slot of the pool, same layout
 //	  .ephemeral/.new-RANDOM/          a slot being made, renamed to slot-N once locked
@@ -57,6 +58,12 @@
 // not changes themselves. The overlaid directory P itself is never listed.
 // Sockets are runtime leftovers and are ignored. Redirects and metacopy are not
 // read: overlays mounted in a user namespace cannot enable them.
+//
+// A stacked layer (an image's root) has several lower directories instead of
+// one host path: "the host" above is then their merge, as the overlay showed
+// it (the first lower holding a name wins, a 0:0 device there hides it, an
+// opaque directory hides the lowers below), and paths are printed below the
+// mount point ("/etc/x"). It is never committed.
 //
 // # Conflicts
 //

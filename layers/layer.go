@@ -19,6 +19,11 @@ type Layer struct {
 	Work     string
 	// Engine last mounted it: only its whiteout and opaque markers count.
 	Engine Engine
+	// Lowers, for a stacked layer (StackLayer: an image's), are its lower
+	// directories top first, HostPath the first; Mount is where the command
+	// saw their overlay. Diff merges the lowers and prints paths below Mount.
+	Lowers []string
+	Mount  string
 }
 
 const pathFile = "path"
@@ -131,7 +136,11 @@ func (sb *Sandbox) Layers() ([]Layer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list layers: %w", err)
 		}
-		out = append(out, Layer{HostPath: p, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Engine: e})
+		l := Layer{HostPath: p, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Engine: e}
+		if err := sb.readStack(dir, &l); err != nil {
+			return nil, fmt.Errorf("list layers: %w", err)
+		}
+		out = append(out, l)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].HostPath < out[j].HostPath })
 	return out, nil

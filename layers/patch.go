@@ -34,7 +34,11 @@ func (c *Change) Patch(w io.Writer) error {
 			_, err := fmt.Fprintln(w, c.Line())
 			return err
 		}
-		oldText, why = readText(c.Path)
+		old := c.lower
+		if old == "" {
+			old = c.Path
+		}
+		oldText, why = readText(old)
 	} else {
 		oldName = "/dev/null"
 	}

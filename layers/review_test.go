@@ -67,7 +67,7 @@ func TestDiffRefusesClimbingWhiteouts(t *testing.T) {
 }
 
 func TestDifferPathStaysBelow(t *testing.T) {
-	d := differ{l: &Layer{HostPath: "/srv/tree"}}
+	d := newDiffer(&Layer{HostPath: "/srv/tree"})
 	for _, rel := range []string{"..", "../x", "a/../../x", "/abs", ".", "a/./b", "a//b"} {
 		if p, err := d.path(rel); err == nil {
 			t.Errorf("path(%q) = %q, want a refusal", rel, p)

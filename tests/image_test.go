@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"archive/tar"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
@@ -189,5 +192,71 @@ func TestImageImport(t *testing.T) {
 	}
 	if r := sandbox(t, "", env, "commit", name); r.code != 125 || !strings.Contains(r.stderr, "image") {
 		t.Errorf("commit into an image: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// The review flow on an image of three layers: diff compares the upper with
+// the merged layers, as the command saw them, and prints its paths.
+func TestImageReview(t *testing.T) {
+	requires(t, UserNS, NewUIDMap, SubUID)
+	env, _ := imageEnv(t)
+	base := append(busyboxEntries(t),
+		tarEntry{name: "bin/rm", typ: tar.TypeSymlink, link: "busybox"},
+		tarEntry{name: "etc/", typ: tar.TypeDir, mode: 0o755},
+		tarEntry{name: "etc/os", typ: tar.TypeReg, mode: 0o644, body: []byte("base\n")},
+		tarEntry{name: "etc/gone", typ: tar.TypeReg, mode: 0o644, body: []byte("base\n")},
+		tarEntry{name: "keep", typ: tar.TypeReg, mode: 0o644, body: []byte("base\n")},
+	)
+	mid := []tarEntry{
+		{name: "etc/", typ: tar.TypeDir, mode: 0o755},
+		{name: "etc/mid", typ: tar.TypeReg, mode: 0o644, body: []byte("mid\n")},
+		{name: "etc/.wh.gone", typ: tar.TypeReg},
+	}
+	top := []tarEntry{
+		{name: "etc/", typ: tar.TypeDir, mode: 0o755},
+		{name: "etc/os", typ: tar.TypeReg, mode: 0o644, body: []byte("top\n")},
+	}
+	img, err := mutate.AppendLayers(empty.Image, layerOf(t, base...), layerOf(t, mid...), layerOf(t, top...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}}); err != nil {
+		t.Fatal(err)
+	}
+	dir := workdir(t)
+	writeLayout(t, filepath.Join(dir, "layout"), "v1", img)
+	ref := "oci:" + filepath.Join(dir, "layout") + ":v1"
+	name := "review-" + filepath.Base(dir)
+	t.Cleanup(func() { sandbox(t, "", env, "rm", name) })
+	script := "echo changed > /etc/os; echo mid2 >> /etc/mid; echo back > /etc/gone; echo n > /etc/new; rm /keep"
+	if r := sandbox(t, "", env, "--image", ref, "--name", name, "--uid", "0", "--", "sh", "-c", script); r.code != 0 {
+		t.Fatalf("named run: %d %s", r.code, r.stderr)
+	}
+	want := "A /etc/gone\nM /etc/mid\nA /etc/new\nM /etc/os\nD /keep\n"
+	if r := sandbox(t, "", env, "diff", name); r.code != 0 || r.stdout != want {
+		t.Errorf("diff: exit %d\n%s%s\nwant:\n%s", r.code, r.stdout, r.stderr, want)
+	}
+	if r := sandbox(t, "", env, "diff", "--stat", name); !strings.HasPrefix(r.stdout, "2 added, 2 modified, 1 deleted,") {
+		t.Errorf("diff --stat: %q %q", r.stdout, r.stderr)
+	}
+	r := sandbox(t, "", env, "diff", "-p", name)
+	for _, w := range []string{"-top\n+changed\n", " mid\n+mid2\n", "+++ b/etc/new\n"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("diff -p lacks %q:\n%s%s", w, r.stdout, r.stderr)
+		}
+	}
+	if r := sandbox(t, "", env, "path", name); !strings.Contains(r.stdout, "\n/ (image) ") {
+		t.Errorf("path: %q %q", r.stdout, r.stderr)
+	}
+	if r := sandbox(t, "", env, "ls"); !strings.Contains(r.stdout, name) {
+		t.Errorf("ls: %q %q", r.stdout, r.stderr)
+	}
+	if r := sandbox(t, "", env, "commit", name); r.code != 125 || !strings.Contains(r.stderr, "image") {
+		t.Errorf("commit into an image: exit %d %q", r.code, r.stderr)
+	}
+	// A second run sees its own changes over the image.
+	r = sandbox(t, "", env, "--image", ref, "--name", name, "--", "sh", "-c", "cat /etc/os /etc/gone; test -e /keep || echo no-keep")
+	if got := strings.Join(lines(r.stdout), " "); got != "changed back no-keep" {
+		t.Errorf("second run: %q %q", got, r.stderr)
 	}
 }
