@@ -135,6 +135,19 @@ func (r *RunCmd) imageIDs(img *image.Image) error {
 	return nil
 }
 
+// imageGroups gives the command of an image run the supplementary groups
+// the image's /etc/group gives its user, or none: init's own hold the host
+// user's group, which is ID 0 in the image map. Where setgroups is denied (a
+// single-ID map: the parent wrote it without newgidmap) they cannot be
+// changed, but only ID 0 exists there, and the command is root anyway.
+func (r *RunCmd) imageGroups(spec *userns.Spec) {
+	if r.image == nil || spec.Maps.NewGIDMap == "" {
+		return
+	}
+	c := &spec.Config
+	c.Groups, c.SetGroups = image.Groups(r.image.Layers, c.UID, c.GID), true
+}
+
 // imageHome is the user's home from the image's /etc/passwd, else "/".
 func (r *RunCmd) imageHome(img *image.Image) string {
 	if home := image.Home(img.Layers, uint32(r.UID)); home != "" {
@@ -191,7 +204,13 @@ func (r *RunCmd) imageLayer(v *view) (userns.Mount, error) {
 // --uid says (see imageMaps).
 func (r *RunCmd) runMaps(inUID, inGID, uid, gid uint32) (userns.IDMaps, error) {
 	if r.image != nil {
-		return planMaps(r.Map, 0, 0, uid, gid)
+		maps, err := planMaps(r.Map, 0, 0, uid, gid)
+		if err == nil && maps.NewUIDMap == "" && (inUID != 0 || inGID != 0) {
+			// Only ID 0 exists: exec would fail with EINVAL; and setgroups
+			// is denied, so the command would keep init's groups.
+			return maps, fmt.Errorf("the image's user %d:%d needs sub-IDs (a single-ID map has only ID 0): give the user ranges in /etc/subuid and /etc/subgid, or run with --uid 0", inUID, inGID)
+		}
+		return maps, err
 	}
 	return planMaps(r.mapMode(inUID, inGID), inUID, inGID, uid, gid)
 }

@@ -207,6 +207,7 @@ func (r *RunCmd) plan(log *slog.Logger) (*userns.Spec, *view, error) {
 		},
 		Maps: maps,
 	}
+	r.imageGroups(spec)
 	if needsFuse(mounts) {
 		// Init runs with an empty environment: it gets the helper's path.
 		spec.Config.FuseOverlayfs, _ = exec.LookPath("fuse-overlayfs")

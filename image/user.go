@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -169,3 +170,36 @@ func Home(layers []string, uid uint32) string {
 	}
 	return home
 }
+
+// Groups are uid's supplementary groups in the image: those of its
+// /etc/group whose member list names uid's first /etc/passwd name, in file
+// order, each once, gid (the primary group) left out. None when uid has no
+// name or is in no group: the command then has none, as podman gives it.
+func Groups(layers []string, uid, gid uint32) []uint32 {
+	name, _, found := lookup(readMerged(layers, "etc", "passwd"), strconv.FormatUint(uint64(uid), 10), 2, 0, 0)
+	if !found || name == "" {
+		return nil
+	}
+	var out []uint32
+	seen := map[uint32]bool{gid: true}
+	sc := bufio.NewScanner(bytes.NewReader(readMerged(layers, "etc", "group")))
+	for sc.Scan() {
+		fields := strings.Split(sc.Text(), ":")
+		if len(fields) < 4 {
+			continue
+		}
+		id, ok := parseID(fields[2])
+		if !ok || seen[id] || !slices.Contains(strings.Split(fields[3], ","), name) {
+			continue
+		}
+		seen[id] = true
+		out = append(out, id)
+		if len(out) == maxGroups {
+			break
+		}
+	}
+	return out
+}
+
+// maxGroups is the kernel's NGROUPS_MAX.
+const maxGroups = 65536

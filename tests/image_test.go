@@ -260,3 +260,44 @@ func TestImageReview(t *testing.T) {
 		t.Errorf("second run: %q %q", got, r.stderr)
 	}
 }
+
+// The command gets the supplementary groups of the image's /etc/group, or
+// none: never the host user's group, which is ID 0 in the image map.
+func TestImageGroups(t *testing.T) {
+	requires(t, UserNS, NewUIDMap, SubUID)
+	env, _ := imageEnv(t)
+	base := append(busyboxEntries(t),
+		tarEntry{name: "etc/", typ: tar.TypeDir, mode: 0o755},
+		tarEntry{name: "etc/passwd", typ: tar.TypeReg, mode: 0o644, body: []byte("root:x:0:0::/root:/bin/sh\nu:x:1000:1000::/:/bin/sh\nv:x:1001:1001::/:/bin/sh\n")},
+		tarEntry{name: "etc/group", typ: tar.TypeReg, mode: 0o644, body: []byte("root:x:0:\nwheel:x:10:root\nstaff:x:50:u\nu:x:1000:\n")},
+	)
+	img, err := mutate.AppendLayers(empty.Image, layerOf(t, base...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}, User: "u"}); err != nil {
+		t.Fatal(err)
+	}
+	dir := workdir(t)
+	writeLayout(t, filepath.Join(dir, "layout"), "v1", img)
+	ref := "oci:" + filepath.Join(dir, "layout") + ":v1"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "1000 50"},
+		{[]string{"--user", "v"}, "1001"},
+		{[]string{"--uid", "4242"}, "0"}, // no passwd entry: group 0 as primary, nothing more
+		{[]string{"--uid", "0"}, "0 10"},
+	} {
+		args := append(append([]string{"--image", ref}, c.args...), "--", "id", "-G")
+		if r := sandbox(t, "", env, args...); r.code != 0 || strings.TrimSpace(r.stdout) != c.want {
+			t.Errorf("%v: exit %d, id -G %q (stderr %q), want %q", c.args, r.code, r.stdout, r.stderr, c.want)
+		}
+	}
+	// A single-ID map has only ID 0 and denies setgroups: one line, 125.
+	r := sandbox(t, "", env, "--map", "single", "--image", ref, "--", "id", "-G")
+	if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, "sub-IDs") {
+		t.Errorf("--map single with the image's user u: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

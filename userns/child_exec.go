@@ -54,8 +54,8 @@ func procAttr(cfg *Config) *syscall.ProcAttr {
 	sys := &syscall.SysProcAttr{
 		Credential: &syscall.Credential{Uid: cfg.UID, Gid: cfg.GID, NoSetGroups: true},
 	}
-	if len(cfg.Groups) > 0 {
-		// Only the OCI runtime asks, and only where setgroups is allowed.
+	if len(cfg.Groups) > 0 || cfg.SetGroups {
+		// The OCI runtime and image runs ask, only where setgroups is allowed.
 		sys.Credential.Groups, sys.Credential.NoSetGroups = cfg.Groups, false
 	}
 	if isControllingTTY(0) {

@@ -98,6 +98,10 @@ type Config struct {
 	// Groups are the command's supplementary groups (setgroups must be
 	// allowed in the namespace: IDMaps.KeepSetgroups).
 	Groups []uint32 `json:"groups,omitempty"`
+	// SetGroups sets Groups even when empty: an image's User gets the
+	// groups of the image's /etc/group, not init's (which hold the host
+	// user's group, ID 0 inside). Needs setgroups allowed: a sub-ID map.
+	SetGroups bool `json:"setGroups,omitempty"`
 	// Rlimits are set on init just before the command's fork, which
 	// inherits them.
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
