@@ -131,3 +131,24 @@ func TestParseErrorLine(t *testing.T) {
 		}
 	}
 }
+
+// With --image, words after "--" may start with "-": they are arguments of
+// the image's entrypoint. Without --image, or without "--", they are not.
+func TestParseEntrypointArgs(t *testing.T) {
+	cli, err := parse(t, "--image", "x", "--entrypoint", "sh", "--", "-c", "echo hi")
+	if err != nil || !reflect.DeepEqual(cli.Run.Cmd, []string{"-c", "echo hi"}) {
+		t.Errorf("--entrypoint sh -- -c: %v %q", err, cli.Run.Cmd)
+	}
+	if _, err := parse(t, "--image", "x", "--", "-c", "echo hi"); err != nil {
+		t.Errorf("--image x -- -c: %v (the image's Entrypoint may take it)", err)
+	}
+	for _, args := range [][]string{
+		{"--", "-c", "echo hi"},
+		{"run", "--image", "x", "--nett"},
+		{"--image", "x", "--nett", "--", "true"},
+	} {
+		if _, err := parse(t, args...); err == nil {
+			t.Errorf("%q: parsed without error", args)
+		}
+	}
+}

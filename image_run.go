@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/alecthomas/kong"
+
 	"sandbox/image"
 	"sandbox/layers"
 	"sandbox/quote"
@@ -61,6 +63,10 @@ func (r *RunCmd) applyImage(log *slog.Logger) error {
 	argv := slices.Clone(c.Entrypoint)
 	if r.Entrypoint != "" {
 		argv = parseEntrypoint(r.Entrypoint)
+	}
+	if len(argv) == 0 && len(r.Cmd) > 0 && strings.HasPrefix(r.Cmd[0], "-") {
+		// Validate let it through as the entrypoint's argument.
+		return fmt.Errorf("image %s has no Entrypoint: %s is not a command (give one after --, or --entrypoint)", quote.Short(img.Name, 120), quote.Short(r.Cmd[0], 60))
 	}
 	if len(r.Cmd) > 0 {
 		argv = append(argv, r.Cmd...)
@@ -154,6 +160,16 @@ func (r *RunCmd) imageHome(img *image.Image) string {
 		return home
 	}
 	return "/"
+}
+
+// afterDashes reports that cmd is what followed the "--" of the command line
+// (kong drops it), not words kong took for the start of the command.
+func afterDashes(kctx *kong.Context, cmd []string) bool {
+	if kctx == nil {
+		return false
+	}
+	i := slices.Index(kctx.Args, "--")
+	return i >= 0 && slices.Equal(kctx.Args[i+1:], cmd)
 }
 
 func parseEntrypoint(s string) []string {

@@ -63,7 +63,7 @@ func (r *RunCmd) AfterApply(ctx *kong.Context) error {
 }
 
 // Validate checks the flags that kong cannot.
-func (r *RunCmd) Validate() error {
+func (r *RunCmd) Validate(kctx *kong.Context) error {
 	for _, id := range []struct {
 		name string
 		v    int64
@@ -78,8 +78,10 @@ func (r *RunCmd) Validate() error {
 		r.Cmd = r.Cmd[1:]
 	}
 	// With a passthrough argument kong takes an unknown flag for the start
-	// of the command; no command starts with "-".
-	if len(r.Cmd) > 0 && strings.HasPrefix(r.Cmd[0], "-") {
+	// of the command; no command starts with "-". But with --image, words
+	// after "--" may be arguments of the entrypoint (`--entrypoint sh -- -c
+	// CMD`); applyImage refuses them where the image has none.
+	if len(r.Cmd) > 0 && strings.HasPrefix(r.Cmd[0], "-") && (r.Image == "" || !afterDashes(kctx, r.Cmd)) {
 		return fmt.Errorf("unknown flag %s", r.Cmd[0])
 	}
 	if len(r.Cmd) == 0 && r.Image == "" || len(r.Cmd) > 0 && r.Cmd[0] == "" {

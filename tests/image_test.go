@@ -301,3 +301,40 @@ func TestImageGroups(t *testing.T) {
 		t.Errorf("--map single with the image's user u: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// Words after "--" that start with "-" are arguments of the entrypoint:
+// --entrypoint's, or the image's own.
+func TestImageEntrypointArgs(t *testing.T) {
+	requires(t, UserNS, NewUIDMap, SubUID)
+	env, _ := imageEnv(t)
+	dir := workdir(t)
+	refs := map[string]string{}
+	for tag, ep := range map[string][]string{"with": {"sh"}, "without": nil} {
+		img, err := mutate.AppendLayers(empty.Image, layerOf(t, busyboxEntries(t)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}, Entrypoint: ep, Cmd: []string{"-c", "echo cmd"}}); err != nil {
+			t.Fatal(err)
+		}
+		writeLayout(t, filepath.Join(dir, tag), "v1", img)
+		refs[tag] = "oci:" + filepath.Join(dir, tag) + ":v1"
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--image", refs["with"]}, "cmd"},
+		{[]string{"--image", refs["with"], "--", "-c", "echo hi"}, "hi"},
+		{[]string{"--image", refs["without"], "--entrypoint", "sh", "--", "-c", "echo hi"}, "hi"},
+		{[]string{"--image", refs["without"], "--entrypoint", `["sh","-c"]`, "--", "echo $0", "x"}, "x"},
+	} {
+		if r := sandbox(t, "", env, c.args...); r.code != 0 || r.stdout != c.want+"\n" {
+			t.Errorf("%q: exit %d, %q %q; want %q", c.args, r.code, r.stdout, r.stderr, c.want)
+		}
+	}
+	r := sandbox(t, "", env, "--image", refs["without"], "--", "-c", "echo hi")
+	if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, "no Entrypoint") {
+		t.Errorf("-- -c on an image without an Entrypoint: exit %d %q", r.code, r.stderr)
+	}
+}
