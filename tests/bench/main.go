@@ -98,6 +98,11 @@ func startup(sb, work string, runs int) {
 	if _, err := exec.LookPath("podman"); err == nil {
 		list = append(list, bench{"podman run --rootfs", "podman run --rm --rootfs / /bin/true"})
 	}
+	if img := benchImage(sb, work); img != "" {
+		// Issue 17: at most 1.2x the plain run above.
+		list = append(list, bench{"sandbox --image (busybox, in the store)", sb + " --image " + img + " -- /bin/true"})
+		defer exec.Command(sb, "rmi", img).Run() //nolint:errcheck // best effort
+	}
 	startupTable("Start-up: `true` through each tool", hyperfine(work, runs, list))
 
 	// The same under disk load: a writer keeps the disk busy with fsync'd
@@ -114,6 +119,27 @@ func startup(sb, work string, runs int) {
 	stop()
 	startupTable("Start-up under disk load (a writer doing fsync'd 64 MiB writes)", res)
 	_ = exec.Command(sb, "rm", "bench-disk").Run()
+}
+
+// benchImage imports a rootfs of Debian's busybox-static (/bin/true a link
+// to it) into the user's image store, and returns its name; "" where there is
+// no busybox.
+func benchImage(sb, work string) string {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: no busybox (apt install busybox-static): no --image row")
+		return ""
+	}
+	run("go", "build", "-o", filepath.Join(work, "sandbox-image"), "./image/sandbox-image")
+	root := filepath.Join(work, "rootfs")
+	check(os.MkdirAll(filepath.Join(root, "bin"), 0o755))
+	run("cp", bb, filepath.Join(root, "bin", "busybox"))
+	check(os.Symlink("busybox", filepath.Join(root, "bin", "true")))
+	tarball := filepath.Join(work, "rootfs.tar")
+	run("tar", "-C", root, "-cf", tarball, ".")
+	const name = "sandbox-bench-busybox"
+	run(sb, "import", tarball, name)
+	return name
 }
 
 // startupTable prints a start-up table with each row's ratio to
