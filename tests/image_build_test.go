@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -207,4 +208,25 @@ func writeRawTar(t *testing.T, p string, es []tarEntry) {
 	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// manyLayers is an image of n layers: busybox at the bottom, then layer i
+// adds /l/i, and the top one deletes /l/0.
+func manyLayers(t *testing.T, n int) v1.Image {
+	t.Helper()
+	ls := []v1.Layer{layerOf(t, append(busyboxEntries(t), tarEntry{name: "l/", typ: tar.TypeDir, mode: 0o755})...)}
+	for i := 1; i < n-1; i++ {
+		ls = append(ls, layerOf(t, tarEntry{name: "l/" + strconv.Itoa(i), typ: tar.TypeReg, mode: 0o644, body: []byte(strconv.Itoa(i) + "\n")}))
+	}
+	if n > 2 {
+		ls = append(ls, layerOf(t, tarEntry{name: "l/.wh.1", typ: tar.TypeReg}))
+	}
+	img, err := mutate.AppendLayers(empty.Image, ls...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}}); err != nil {
+		t.Fatal(err)
+	}
+	return img
 }

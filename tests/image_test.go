@@ -338,3 +338,17 @@ func TestImageEntrypointArgs(t *testing.T) {
 		t.Errorf("-- -c on an image without an Entrypoint: exit %d %q", r.code, r.stderr)
 	}
 }
+
+// 130 layers: more than mount(2)'s option string holds, so the overlay is
+// built with one lowerdir+ per layer (Linux 6.8).
+func TestImageManyLayers(t *testing.T) {
+	requires(t, UserNS, NewUIDMap, SubUID)
+	env, _ := imageEnv(t)
+	dir := workdir(t)
+	writeLayout(t, filepath.Join(dir, "layout"), "v1", manyLayers(t, 130))
+	ref := "oci:" + filepath.Join(dir, "layout") + ":v1"
+	r := sandbox(t, "", env, "--image", ref, "--", "sh", "-c", "ls /l | wc -l; cat /l/2 /l/128; test -e /l/1 || echo 1-deleted")
+	if got := strings.Join(lines(r.stdout), " "); r.code != 0 || got != "127 2 128 1-deleted" {
+		t.Errorf("130 layers: exit %d, %q %s", r.code, got, r.stderr)
+	}
+}
