@@ -209,6 +209,11 @@ func (r *RunCmd) imageLayer(v *view) (userns.Mount, error) {
 	}
 	// The mount points last: the image's own come first.
 	lowers = append(lowers, mounts)
+	if v.mem {
+		// An ephemeral run's upper in init's memory layer.
+		return userns.Mount{Kind: userns.Overlay, Src: lowers[0], Lowers: lowers, Dst: "/",
+			Upper: "/layers/image/upper", Work: "/layers/image/work", Mem: true}, nil
+	}
 	upper, work, err := v.sb.StackLayer("/", lowers)
 	if err != nil {
 		return userns.Mount{}, err

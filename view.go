@@ -86,13 +86,21 @@ func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
 		name = fmt.Sprintf("cow-%s-%06x", time.Now().Format("20060102-150405"), rand.IntN(1<<24))
 		v.announce = true
 	}
-	fuse := r.Overlay == "fuse" || (r.Overlay == "auto" && r.UID == 0)
-	if name == "" && !fuse && r.Rootfs == "" && r.image == nil && memLayerOK(log) {
+	// An image is always the kernel overlay's (its map is fixed).
+	fuse := r.image == nil && (r.Overlay == "fuse" || (r.Overlay == "auto" && r.UID == 0))
+	if name == "" && !fuse && r.Rootfs == "" && memLayerOK(log) {
 		// In memory: no slot of the store, no disk (issue 15). What
 		// killed runs left on disk is still cleared by the next run.
 		v.ephemeral, v.mem = true, true
 		store.SweepEphemeral()
 		removeLeftovers(store, r.Map)
+		if r.image != nil {
+			m, err := r.imageLayer(v)
+			if err != nil {
+				return nil, nil, err
+			}
+			return v, []userns.Mount{m}, nil
+		}
 		return v, memMounts(overlayDirs(log)), nil
 	}
 	if name == "" {

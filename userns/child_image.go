@@ -23,8 +23,17 @@ func imageOverlay(m Mount) error {
 	for i := range paths {
 		paths[i] = oldRoot + paths[i]
 	}
-	dir := commonDir(paths)
-	for i := range paths {
+	first := 0 // the paths below the store's root: all, or the lowers
+	if m.Mem {
+		// An ephemeral run's upper and work in the memory layer: their
+		// absolute paths there name nothing of the user's.
+		if err := makeMemDirs(m.Upper, m.Work); err != nil {
+			return err
+		}
+		paths[0], paths[1], first = m.Upper, m.Work, 2
+	}
+	dir := commonDir(paths[first:])
+	for i := first; i < len(paths); i++ {
 		rel, err := filepath.Rel(dir, paths[i])
 		if err != nil {
 			return fmt.Errorf("overlay layer %s: %w", paths[i], err)
