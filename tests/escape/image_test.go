@@ -27,7 +27,11 @@ func imageRun(t *testing.T) run {
 	t.Helper()
 	requires(t, UserNS, SubIDs)
 	imageHelperOnce.Do(func() {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(filepath.Dir(bin), "sandbox-image"), "../../image/sandbox-image")
+		out := filepath.Join(filepath.Dir(bin), "sandbox-image")
+		if _, err := os.Stat(out); err == nil {
+			return // built already (SANDBOX_TEST_BINARIES)
+		}
+		cmd := exec.Command("go", "build", "-o", out, "../../image/sandbox-image")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("build sandbox-image: %v\n%s", err, b)

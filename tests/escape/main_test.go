@@ -52,21 +52,17 @@ func testMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "escape:", err)
 		return 1
 	}
-	dir, err := os.MkdirTemp(filepath.Join(home, ".cache"), "sandbox-escape-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "escape:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	bin, escapee = filepath.Join(dir, "sandbox"), filepath.Join(dir, "escapee")
-	for _, b := range []struct{ out, pkg string }{{bin, "../.."}, {escapee, "./escapee"}, {filepath.Join(dir, "sandbox-netstack"), "../../network/sandbox-netstack"}} {
-		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "escape: build %s: %v\n", b.pkg, err)
+	// Built already (CI's VM job builds them on its host: linking under
+	// emulation is slow), in a directory the sandbox shows.
+	if pre := os.Getenv("SANDBOX_TEST_BINARIES"); pre != "" {
+		bin, escapee = filepath.Join(pre, "sandbox"), filepath.Join(pre, "escapee")
+	} else {
+		dir, err := buildBinaries()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "escape:", err)
 			return 1
 		}
+		defer os.RemoveAll(dir)
 	}
 	remove, err := plantSecret()
 	if err != nil {
@@ -75,6 +71,27 @@ func testMain(m *testing.M) int {
 	}
 	defer remove()
 	return m.Run()
+}
+
+// buildBinaries builds sandbox, sandbox-netstack and escapee into a new
+// directory under ~/.cache (visible inside), sets bin and escapee, and returns
+// the directory.
+func buildBinaries() (string, error) {
+	dir, err := os.MkdirTemp(filepath.Join(home, ".cache"), "sandbox-escape-")
+	if err != nil {
+		return "", err
+	}
+	bin, escapee = filepath.Join(dir, "sandbox"), filepath.Join(dir, "escapee")
+	for _, b := range []struct{ out, pkg string }{{bin, "../.."}, {escapee, "./escapee"}, {filepath.Join(dir, "sandbox-netstack"), "../../network/sandbox-netstack"}} {
+		cmd := exec.Command("go", "build", "-o", b.out, b.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("build %s: %w", b.pkg, err)
+		}
+	}
+	return dir, nil
 }
 
 // plantSecret makes ~/.ssh (if missing) and a file in it, and returns what

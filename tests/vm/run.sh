@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/vm/run.sh [--prepare] [-s HOSTDIR[:GUESTDIR[:keep]]]... [-e NAME[=VALUE]]...
-#                 [-C DIR] -- COMMAND [ARG...]
+#                 [-C DIR] [-r SCRIPT] -- COMMAND [ARG...]
 #
 # Runs COMMAND as the unprivileged user sbtest (uid 1000, sub-IDs
 # 100000:65536) inside a throwaway Debian 12 guest that is a normal systemd
@@ -30,6 +30,10 @@
 # back but COMMAND's output and status.
 # -e sets NAME for COMMAND (NAME alone: our own value, if set).
 # -C is COMMAND's directory (default: the first share that is not :keep).
+# -r runs the bash SCRIPT (a host file) as root in the guest before COMMAND,
+# with the shares in place (to set up what only root may: a test host, say);
+# what it starts in the background lives until the guest stops, and its
+# output comes out with COMMAND's. If it fails, COMMAND is not run (125).
 # --prepare only installs the tools and builds the guest.
 #
 # Environment: SANDBOX_VM_CACHE (default /var/cache/sandbox-ci/vm),
@@ -55,18 +59,24 @@ limit=${SANDBOX_VM_TIMEOUT:-900}
 swap=${SANDBOX_VM_SWAP:-256}
 guest_user=sbtest
 guest_uid=1000
+# What the tests need of the machine besides the Go toolchain (.ci/run
+# installs the same on the CI host); file, git, patch, libcap2-bin and
+# libc6-dev (gcc's headers: cgo) come with a desktop, not with minbase.
 packages="systemd systemd-sysv dbus dbus-user-session libpam-systemd uidmap
 	fuse-overlayfs fuse3 kmod procps psmisc iproute2 util-linux bsdutils
-	python3-minimal ca-certificates ${SANDBOX_VM_PACKAGES:-}"
+	python3-minimal ca-certificates passt slirp4netns bubblewrap zsh fish gcc
+	libc6-dev make busybox-static attr libcap2-bin file git patch xz-utils
+	${SANDBOX_VM_PACKAGES:-}"
 # The block driver stack the initramfs loads, in dependency order (modules.dep).
 initrd_modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk"
 
-shares=() envs=() cwd= prepare=
+shares=() envs=() cwd= prepare= rootscript=
 while [ $# -gt 0 ]; do
 	case $1 in
 	-s) [ $# -ge 2 ] || die "-s needs HOSTDIR"; shares+=("$2"); shift 2 ;;
 	-e) [ $# -ge 2 ] || die "-e needs NAME"; envs+=("$2"); shift 2 ;;
 	-C) [ $# -ge 2 ] || die "-C needs DIR"; cwd=$2; shift 2 ;;
+	-r) [ $# -ge 2 ] && [ -f "$2" ] || die "-r needs a SCRIPT file"; rootscript=$2; shift 2 ;;
 	--prepare) prepare=1; shift ;;
 	--) shift; break ;;
 	*) die "unknown argument $1 (COMMAND goes after --)" ;;
@@ -160,6 +170,9 @@ echo "sbvm: ready after $(cut -d' ' -f1 /proc/uptime) s: $(uname -r)," \
 setenv=()
 while IFS= read -r kv; do [ -z "$kv" ] || setenv+=(-E "$kv"); done <$ctl/env
 stty -F /dev/ttyS1 raw -echo
+if [ -f $ctl/root.sh ]; then
+	/bin/bash $ctl/root.sh </dev/null >/dev/ttyS1 2>&1 || { echo "sbvm: the root script failed" >$console; report 125; }
+fi
 as_user systemd-run --user --wait --pipe --quiet --collect --unit=sbvm-command \
 	-p WorkingDirectory="${cwd:-$home}" "${setenv[@]}" -- /bin/bash $ctl/run.sh </dev/null >/dev/ttyS1 2>&1
 report $?
@@ -324,6 +337,7 @@ for s in "${shares[@]}"; do
 done
 printf 'user=%q\ncwd=%q\nswap=%d\n' "$guest_user" "$cwd" "$swap" >"$run/ctl/settings"
 guest_run >"$run/ctl/guest.sh"
+[ -z "$rootscript" ] || cp "$rootscript" "$run/ctl/root.sh" || die "copying $rootscript failed"
 : >"$run/ctl/env"
 path_set=
 for e in "${envs[@]}"; do
