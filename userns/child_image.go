@@ -3,7 +3,9 @@ package userns
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -47,6 +49,12 @@ func imageOverlay(m Mount) error {
 	upper, work, lowers := paths[0], paths[1], paths[2:]
 	mnt, err := overlayLowerPlus(upper, work, lowers)
 	if errors.Is(err, unix.EINVAL) {
+		if legacyOptions(upper, work, lowers) >= unix.Getpagesize() {
+			// Too long for one page: short names instead.
+			if upper, work, lowers, err = shortLinks(dir, upper, work, lowers, m.Mem); err != nil {
+				return err
+			}
+		}
 		return overlayLegacy(upper, work, lowers, m.Dst)
 	}
 	if err != nil {
@@ -85,6 +93,57 @@ func overlayLowerPlus(upper, work string, lowers []string) (int, error) {
 		return -1, fmt.Errorf("mount overlay: %w", err)
 	}
 	return mnt, nil
+}
+
+// legacyOptions is the length of overlayLegacy's option string.
+func legacyOptions(upper, work string, lowers []string) int {
+	return len(fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s,userxattr", strings.Join(lowers, ":"), upper, work))
+}
+
+// shortLinksDir holds, in init's base tmpfs, one short symlink per layer.
+const shortLinksDir = "/lowers"
+
+// shortLinks makes a symlink with a short name in shortLinksDir for each
+// layer (0, 1, ...; u and w for a store's upper and work) and enters that
+// directory: mount(2)'s option string holds one page, which the store's layer
+// names fill at some 40 layers, and the kernel follows the links when it
+// looks the layers up (containers/storage's "l/" directory does the same).
+// Names relative to dir (init's working directory) are made absolute first.
+//
+// Preconditions: after the first pivot_root (the base tmpfs is "/").
+func shortLinks(dir, upper, work string, lowers []string, mem bool) (string, string, []string, error) {
+	if err := os.Mkdir(shortLinksDir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+		return "", "", nil, fmt.Errorf("create %s: %w", shortLinksDir, err)
+	}
+	link := func(name, target string) (string, error) {
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(dir, target)
+		}
+		if err := os.Symlink(target, filepath.Join(shortLinksDir, name)); err != nil {
+			return "", fmt.Errorf("link the image's layers: %w", err)
+		}
+		return name, nil
+	}
+	short := make([]string, len(lowers))
+	for i, l := range lowers {
+		var err error
+		if short[i], err = link(strconv.Itoa(i), l); err != nil {
+			return "", "", nil, err
+		}
+	}
+	if !mem { // a store's upper and work: their paths name the user's home
+		var err error
+		if upper, err = link("u", upper); err != nil {
+			return "", "", nil, err
+		}
+		if work, err = link("w", work); err != nil {
+			return "", "", nil, err
+		}
+	}
+	if err := unix.Chdir(shortLinksDir); err != nil {
+		return "", "", nil, fmt.Errorf("enter %s: %w", shortLinksDir, err)
+	}
+	return upper, work, short, nil
 }
 
 // overlayLegacy mounts the overlay with mount(2) on dst ("/": the new root).
