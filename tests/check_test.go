@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sandbox/tests/feature"
 )
 
 // checkNames are the lines of `sandbox check`, in order.
@@ -228,7 +230,7 @@ func TestCheckReadOnlyDataDir(t *testing.T) {
 	}
 	// A plain run keeps its layers in memory from Linux 6.6 (issue 15):
 	// then it works, and only runs with layers on disk need the directory.
-	if kernelAtLeast66(t) {
+	if feature.MemoryLayer() {
 		wantStatus(t, got, "data-dir", "warn")
 		wantStatus(t, got, "run", "ok")
 		if r := plainRun(t, []string{"XDG_DATA_HOME=" + ro}, "--uid", "0"); r.code != 125 {

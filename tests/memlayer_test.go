@@ -8,30 +8,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// kernelAtLeast66 says whether this kernel gives tmpfs user xattrs, which an
-// ephemeral run's memory layer needs.
-func kernelAtLeast66(t *testing.T) bool {
-	t.Helper()
-	var u syscall.Utsname
-	if err := syscall.Uname(&u); err != nil {
-		t.Fatal(err)
-	}
-	var b []byte
-	for _, c := range u.Release {
-		if c == 0 {
-			break
-		}
-		b = append(b, byte(c))
-	}
-	var major, minor int
-	fmt.Sscanf(string(b), "%d.%d", &major, &minor)
-	return major > 6 || (major == 6 && minor >= 6)
-}
+	"sandbox/tests/feature"
+)
 
 // storeFiles lists every path under the store of layers.
 func storeFiles(t *testing.T) map[string]bool {
@@ -52,7 +33,7 @@ func storeFiles(t *testing.T) map[string]bool {
 // with --quiet).
 func TestEphemeralLayersInMemory(t *testing.T) {
 	requires(t, UserNS)
-	if !kernelAtLeast66(t) {
+	if !feature.MemoryLayer() {
 		t.Skip("requires Linux 6.6 (user xattrs on tmpfs): ephemeral layers stay on disk")
 	}
 	home, _ := os.UserHomeDir()
@@ -107,7 +88,7 @@ func TestTmpSize(t *testing.T) {
 	requires(t, UserNS)
 	home, _ := os.UserHomeDir()
 	for _, dst := range []string{"/tmp/big", "/dev/shm/big", filepath.Join(home, ".cache", "memlayer-big")} {
-		if strings.HasPrefix(dst, home) && !kernelAtLeast66(t) {
+		if strings.HasPrefix(dst, home) && !feature.MemoryLayer() {
 			continue
 		}
 		r := sandbox(t, "", nil, "--quiet", "--tmp-size", "1M", "--", "sh", "-c", `head -c 3000000 /dev/zero > "$1" || echo ENOSPC-seen`, "sh", dst)

@@ -1,15 +1,15 @@
 package escape
 
 import (
-	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"sandbox/tests/feature"
 )
 
 // SIGKILL of sandbox while the command runs leaves no process behind (init
@@ -41,7 +41,7 @@ func TestKilledSandboxLeavesNothing(t *testing.T) {
 		// then nothing of it may be on disk at all; --uid 0 keeps them on
 		// disk, where the case proves that the next run clears them.
 		layers := markedLayers(mark)
-		switch inMemory := m.name == defaultMode.name && kernelAtLeast66(); {
+		switch inMemory := m.name == defaultMode.name && feature.MemoryLayer(); {
 		case inMemory && len(layers) > 0:
 			t.Errorf("%s: the run's write to /etc is on disk, not in the memory layer: %v", m.name, layers)
 		case !inMemory && len(layers) == 0:
@@ -113,23 +113,4 @@ func markedLayers(mark string) []string {
 		return nil
 	})
 	return found
-}
-
-// kernelAtLeast66 says whether tmpfs has user xattrs here (Linux 6.6), which
-// a plain run's memory layer needs.
-func kernelAtLeast66() bool {
-	var u syscall.Utsname
-	if syscall.Uname(&u) != nil {
-		return false
-	}
-	var b []byte
-	for _, c := range u.Release {
-		if c == 0 {
-			break
-		}
-		b = append(b, byte(c))
-	}
-	var major, minor int
-	_, _ = fmt.Sscanf(string(b), "%d.%d", &major, &minor)
-	return major > 6 || (major == 6 && minor >= 6)
 }
