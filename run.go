@@ -72,6 +72,9 @@ func (r *RunCmd) Validate(kctx *kong.Context) error {
 			return fmt.Errorf("%s %d: out of range (0 to %d)", id.name, id.v, uint32(math.MaxUint32-1))
 		}
 	}
+	if r.StopTimeout < -1 {
+		return fmt.Errorf("--stop-timeout %d: want seconds (0 or more), or -1 to wait for ever", r.StopTimeout)
+	}
 	// kong keeps the "--" in a passthrough argument when the command was
 	// named (`sandbox run -- make`); it is ours, not the user's.
 	if len(r.Cmd) > 0 && r.Cmd[0] == "--" {

@@ -47,6 +47,10 @@ var hiddenByDefault = []string{
 var noOverlay = map[string]bool{"/proc": true, "/sys": true, "/dev": true, "/tmp": true, "/run": true, "/lost+found": true}
 
 func (v *ViewFlags) validate() error {
+	// Before any layer is opened: a bad size leaves nothing behind.
+	if _, err := v.tmpSize(); err != nil {
+		return err
+	}
 	if v.Name != "" {
 		if err := layers.ValidName(v.Name); err != nil {
 			return fmt.Errorf("--name %w", err)

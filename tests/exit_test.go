@@ -25,6 +25,8 @@ func TestExitStatus(t *testing.T) {
 		{"bad uid", []string{"--uid", "-5", "--", "true"}, 125, "--uid"},
 		{"no command", []string{"--"}, 125, "no command"},
 		{"bad map", []string{"--map", "nope", "--", "true"}, 125, "--map"},
+		{"bad stop timeout", []string{"--stop-timeout=-5", "--", "true"}, 125, "--stop-timeout"},
+		{"bad tmp size", []string{"--tmp-size", "200%", "--", "true"}, 125, "--tmp-size"},
 		{"missing bind", []string{"--ro", "/no/such/path", "--", "true"}, 125, "/no/such/path"},
 		{"relative tmpfs", []string{"--tmpfs", "rel", "--", "true"}, 125, "absolute"},
 		{"bad chdir", []string{"--chdir", "/no/such/dir", "--", "true"}, 125, "chdir"},

@@ -96,9 +96,14 @@ func TestTmpSize(t *testing.T) {
 			t.Errorf("--tmp-size 1M, 3 MB to %s: want ENOSPC:\n%+v", dst, r)
 		}
 	}
-	r := sandbox(t, "", nil, "--tmp-size", "lots", "--", "true")
+	name := fmt.Sprintf("tmpsize-%d", os.Getpid())
+	r := sandbox(t, "", nil, "--name", name, "--tmp-size", "lots", "--", "true")
 	if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, "--tmp-size") {
 		t.Errorf("--tmp-size lots: exit %d, stderr %q; want 125 and one line", r.code, r.stderr)
+	}
+	if _, err := os.Lstat(filepath.Join(dataDir(t), name)); err == nil {
+		sandbox(t, "", nil, "rm", name)
+		t.Errorf("a run refused for --tmp-size made the sandbox %s", name)
 	}
 }
 
