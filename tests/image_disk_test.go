@@ -2,13 +2,10 @@ package tests
 
 import (
 	"archive/tar"
-	"bytes"
 	"crypto/rand"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -23,10 +20,6 @@ import (
 func TestImagePullDiskFull(t *testing.T) {
 	requires(t, UserNS)
 	needImageHelper(t)
-	mount, err := exec.LookPath("mount")
-	if err != nil {
-		t.Skipf("requires mount(8): %v", err)
-	}
 	big := make([]byte, 4<<20)
 	rand.Read(big)
 	img, err := mutate.AppendLayers(empty.Image, layerOf(t, tarEntry{name: "big", typ: tar.TypeReg, mode: 0o644, body: big}))
@@ -46,26 +39,13 @@ func TestImagePullDiskFull(t *testing.T) {
 XDG_DATA_HOME="$DATA" "$BIN" pull --map single "$REF"; echo "pull=$?"
 find "$DATA/sandbox/.images/layers" "$DATA/sandbox/.images/tmp" -mindepth 1 | sed 's/^/left: /'
 XDG_DATA_HOME="$DATA" "$BIN" images --json | tr -d '\n'; echo`
-	cmd := exec.Command("sh", "-c", script)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "MOUNT="+mount, "DATA="+data, "BIN="+bin, "REF=oci:"+filepath.Join(dir, "layout")+":v1", "SANDBOX_CONFIG=/dev/null")
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
-		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}},
-		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}},
+	r := inOwnMountNS(t, dir, script, "DATA="+data, "REF=oci:"+filepath.Join(dir, "layout")+":v1")
+	stderr := strings.TrimSpace(r.stderr)
+	t.Logf("%s%s", r.stdout, stderr)
+	if !strings.Contains(r.stdout, "pull=125") || !strings.Contains(stderr, "no space left") || strings.Count(stderr, "\n") != 0 {
+		t.Errorf("a pull onto a full disk: want 125 and one line saying so\nstdout:\n%s\nstderr:\n%s", r.stdout, stderr)
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	if cmd.ProcessState.ExitCode() == 99 {
-		t.Skipf("requires tmpfs in a user namespace: %s", errb.String())
-	}
-	stderr := strings.TrimSpace(errb.String())
-	t.Logf("%s%s", out.String(), stderr)
-	if !strings.Contains(out.String(), "pull=125") || !strings.Contains(stderr, "no space left") || strings.Count(stderr, "\n") != 0 {
-		t.Errorf("a pull onto a full disk: want 125 and one line saying so (%v)\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr)
-	}
-	if strings.Contains(out.String(), "left: ") || !strings.Contains(out.String(), "[]") {
-		t.Errorf("a failed pull left something in the store:\n%s", out.String())
+	if strings.Contains(r.stdout, "left: ") || !strings.Contains(r.stdout, "[]") {
+		t.Errorf("a failed pull left something in the store:\n%s", r.stdout)
 	}
 }
