@@ -90,9 +90,13 @@ func (p *PathCmd) Run() error {
 }
 
 // Run prints A/M/D lines, or counts with --stat.
-func (d *DiffCmd) Run() error {
+func (d *DiffCmd) Run(code *int) error {
 	sb, err := openNamed(d.Name)
 	if err != nil {
+		return err
+	}
+	if c, ran, err := d.diffMapped(sb); ran {
+		*code = c
 		return err
 	}
 	changes, err := sb.Diff()
