@@ -113,6 +113,10 @@ func (r *RunCmd) planOverlays(log *slog.Logger) (*view, []userns.Mount, error) {
 		removeLeftovers(store, r.Map)
 	} else if v.sb, err = store.Open(name); err == nil {
 		err = v.sb.Lock(r.Wait)
+		if err == nil {
+			// Before BeginRun: a refused run changes nothing.
+			err = r.checkBase(v.sb)
+		}
 	}
 	if err == nil && !v.ephemeral {
 		// Bounds the conflict check of a later commit; an ephemeral

@@ -1,0 +1,77 @@
+package tests
+
+import (
+	"archive/tar"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+)
+
+// A named sandbox keeps the changes to the root it was made over: the host's
+// tree, or one image. A run over another root is refused in one line naming
+// the fix (another --name, or sandbox rm), 125, and changes nothing.
+func TestImageNamedBaseMix(t *testing.T) {
+	requires(t, UserNS, NewUIDMap, SubUID)
+	env, _ := imageEnv(t)
+	dir := workdir(t)
+	refs := map[string]string{}
+	for _, tag := range []string{"a", "b"} {
+		img, err := mutate.AppendLayers(empty.Image, layerOf(t, append(busyboxEntries(t),
+			tarEntry{name: "which", typ: tar.TypeReg, mode: 0o644, body: []byte(tag + "\n")})...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if img, err = mutate.Config(img, v1.Config{Env: []string{"PATH=/bin"}}); err != nil {
+			t.Fatal(err)
+		}
+		writeLayout(t, filepath.Join(dir, tag), tag, img)
+		refs[tag] = "oci:" + filepath.Join(dir, tag) + ":" + tag
+	}
+	onImage := "base-i-" + filepath.Base(dir)
+	onHost := "base-h-" + filepath.Base(dir)
+	t.Cleanup(func() { sandbox(t, "", env, "rm", onImage, onHost) })
+	if r := sandbox(t, "", env, "--name", onImage, "--image", refs["a"], "--", "sh", "-c", "echo x > /new"); r.code != 0 {
+		t.Fatalf("run on image a: exit %d: %s", r.code, r.stderr)
+	}
+	if r := sandbox(t, "", env, "--name", onHost, "--", "true"); r.code != 0 {
+		t.Fatalf("host run: exit %d: %s", r.code, r.stderr)
+	}
+	state := func(name string) string {
+		return sandbox(t, "", env, "diff", name).stdout + sandbox(t, "", env, "path", name).stdout + sandbox(t, "", env, "ls").stdout
+	}
+	before := map[string]string{onImage: state(onImage), onHost: state(onHost)}
+	for _, c := range []struct {
+		name string
+		args []string
+		says string // what the one line names as the sandbox's root
+	}{
+		{onImage, []string{"--", "true"}, refs["a"]},
+		{onImage, []string{"--uid", "0", "--", "true"}, refs["a"]}, // fuse-overlayfs of /
+		{onImage, []string{"--image", refs["b"], "--", "true"}, refs["a"]},
+		{onHost, []string{"--image", refs["a"], "--", "true"}, "without --image"},
+	} {
+		r := sandbox(t, "", env, append([]string{"--name", c.name}, c.args...)...)
+		if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, c.says) ||
+			!strings.Contains(r.stderr, "--name") || !strings.Contains(r.stderr, "sandbox rm "+c.name) {
+			t.Errorf("--name %s %q: exit %d, stderr %q; want 125 and one line naming %s and the fix", c.name, c.args, r.code, r.stderr, c.says)
+		}
+		if got := state(c.name); got != before[c.name] {
+			t.Errorf("--name %s %q changed the sandbox:\n%s\nwas:\n%s", c.name, c.args, got, before[c.name])
+		}
+	}
+	// The same image again: its changes are there.
+	if r := sandbox(t, "", env, "--name", onImage, "--image", refs["a"], "--", "cat", "/which", "/new"); r.code != 0 || r.stdout != "a\nx\n" {
+		t.Errorf("image a again: exit %d %q %s", r.code, r.stdout, r.stderr)
+	}
+	// Removed, the name is free for the host's tree.
+	if r := sandbox(t, "", env, "rm", onImage); r.code != 0 {
+		t.Fatalf("rm: exit %d: %s", r.code, r.stderr)
+	}
+	if r := sandbox(t, "", env, "--name", onImage, "--", "true"); r.code != 0 {
+		t.Errorf("host run after rm: exit %d: %s", r.code, r.stderr)
+	}
+}
