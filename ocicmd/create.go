@@ -8,7 +8,7 @@ type CreateCmd struct {
 	Bundle        string `short:"b" default:"." help:"The bundle: config.json and, usually, the root filesystem."`
 	PidFile       string `name:"pid-file" help:"Write init's PID here."`
 	ConsoleSocket string `name:"console-socket" help:"Unix socket to send the terminal's master to (process.terminal)."`
-	PreserveFds   int    `name:"preserve-fds" help:"Pass this many descriptors beyond stdio (only 0 now)."`
+	PreserveFds   int    `name:"preserve-fds" help:"Pass the descriptors 3 to 3+N-1 on to the command (socket activation)."`
 	NoPivot       bool   `name:"no-pivot" help:"Accepted; pivot_root is always used."`
 	NoNewKeyring  bool   `name:"no-new-keyring" help:"Accepted; no session keyring is made."`
 	Detach        bool   `short:"d" hidden:""`
@@ -17,11 +17,9 @@ type CreateCmd struct {
 
 // Run creates the container.
 func (c *CreateCmd) Run(e *env) error {
-	if err := refuseFlags(c.ConsoleSocket, c.PreserveFds); err != nil {
+	if err := refuseFlags(c.ConsoleSocket); err != nil {
 		return err
 	}
-	_, err := ociruntime.Create(background(), ociruntime.CreateOpts{
-		Root: e.root, ID: c.ID, Bundle: c.Bundle, PidFile: c.PidFile, Log: e.log,
-	})
+	_, err := ociruntime.Create(background(), c.opts(e))
 	return err
 }

@@ -16,7 +16,7 @@ type DeleteCmd struct {
 // Run deletes the container. With --force, a container that is already
 // gone is no error (runc's).
 func (c *DeleteCmd) Run(e *env) error {
-	err := ociruntime.Delete(e.root, c.ID, c.Force)
+	err := ociruntime.Delete(e.root, c.ID, c.Force, e.log)
 	if c.Force && errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -8,9 +8,11 @@ import (
 // FeaturesCmd is `features`.
 type FeaturesCmd struct{}
 
-// Run prints what sandbox-runc honours of a config.json. Namespaces: all
-// are always new; joining one by path is refused (user and mount never can
-// be, for a Go runtime).
+// Run prints what sandbox-runc honours of a config.json. Namespaces: a
+// network, IPC, UTS or cgroup namespace may be joined by path; a user or
+// mount namespace never can be, for a Go runtime (setns needs a single
+// thread), nor a PID namespace (init is PID 1 of the container's own): the
+// annotation says so, as features has no field for it.
 func (FeaturesCmd) Run(e *env) error {
 	yes, no := true, false
 	return printJSON(features.Features{
@@ -23,7 +25,9 @@ func (FeaturesCmd) Run(e *env) error {
 				"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW",
 				"CAP_SYS_CHROOT", "CAP_MKNOD", "CAP_AUDIT_WRITE", "CAP_SETFCAP", "CAP_NET_ADMIN",
 				"CAP_SYS_ADMIN", "CAP_IPC_LOCK", "CAP_SYS_RESOURCE", "CAP_SYS_NICE"},
-			Cgroup: &features.Cgroup{V1: &no, V2: &no, Systemd: &no, SystemdUser: &no},
+			// Limits on cgroup v2 only: a delegated cgroupfs directory, or a
+			// scope of the user's systemd manager (--systemd-cgroup).
+			Cgroup: &features.Cgroup{V1: &no, V2: &yes, Systemd: &no, SystemdUser: &yes},
 			Seccomp: &features.Seccomp{
 				Enabled: &yes,
 				Actions: []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
@@ -34,6 +38,10 @@ func (FeaturesCmd) Run(e *env) error {
 			},
 			Apparmor: &features.Apparmor{Enabled: &no},
 			Selinux:  &features.Selinux{Enabled: &no},
+		},
+		Annotations: map[string]string{
+			"io.github.sandbox.namespaces.join": "network,ipc,uts,cgroup (never user, mount or pid)",
+			"io.github.sandbox.hooks":           "prestart,createRuntime,createContainer,startContainer,poststart,poststop",
 		},
 	})
 }

@@ -31,7 +31,7 @@ type CLI struct {
 	Log           string `help:"Append log and error lines to this file (default stderr)."`
 	LogFormat     string `name:"log-format" enum:"text,json" default:"text" help:"Log lines as text or json (runc's JSON lines)."`
 	Debug         bool   `help:"Log debug lines too."`
-	SystemdCgroup bool   `name:"systemd-cgroup" help:"Accepted for runc's callers; cgroup limits are not applied yet."`
+	SystemdCgroup bool   `name:"systemd-cgroup" help:"linux.resources in a systemd user scope named by cgroupsPath (slice:prefix:name), not a cgroupfs directory."`
 	Rootless      string `help:"Accepted for runc's callers (ignored: rootless is the only mode)."`
 	Criu          string `hidden:""`
 
@@ -44,10 +44,12 @@ type CLI struct {
 	Features FeaturesCmd `cmd:"" help:"Print what this runtime supports, as JSON."`
 }
 
-// env is what every verb gets: the state root and the logger.
+// env is what every verb gets: the state root, the logger, and how limits
+// are placed.
 type env struct {
-	root string
-	log  *slog.Logger
+	root          string
+	log           *slog.Logger
+	systemdCgroup bool
 }
 
 // Main runs sandbox-runc's command line and returns the exit status: 0, the
@@ -132,7 +134,7 @@ func (c *CLI) env() (*env, func(), error) {
 	if c.LogFormat == "json" {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return &env{root: root, log: slog.New(h)}, closeLog, nil
+	return &env{root: root, log: slog.New(h), systemdCgroup: c.SystemdCgroup}, closeLog, nil
 }
 
 // runcAttrs writes runc's (logrus's) keys: a lowercase level, an RFC 3339

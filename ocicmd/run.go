@@ -19,12 +19,10 @@ type RunCmd struct {
 
 // Run runs the container.
 func (c *RunCmd) Run(e *env, code *int) error {
-	if err := refuseFlags(c.ConsoleSocket, c.PreserveFds); err != nil {
+	if err := refuseFlags(c.ConsoleSocket); err != nil {
 		return err
 	}
-	pid, err := ociruntime.Create(background(), ociruntime.CreateOpts{
-		Root: e.root, ID: c.ID, Bundle: c.Bundle, PidFile: c.PidFile, Log: e.log,
-	})
+	pid, err := ociruntime.Create(background(), c.opts(e))
 	if err != nil {
 		return err
 	}
@@ -33,8 +31,8 @@ func (c *RunCmd) Run(e *env, code *int) error {
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
 	defer signal.Reset(unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH)
-	if err := ociruntime.Start(e.root, c.ID); err != nil {
-		_ = ociruntime.Delete(e.root, c.ID, true)
+	if err := ociruntime.Start(e.root, c.ID, e.log); err != nil {
+		_ = ociruntime.Delete(e.root, c.ID, true, e.log)
 		return err
 	}
 	if c.Detach {
@@ -60,16 +58,13 @@ func (c *RunCmd) Run(e *env, code *int) error {
 	if ws.Signaled() {
 		*code = 128 + int(ws.Signal())
 	}
-	return ociruntime.Delete(e.root, c.ID, true)
+	return ociruntime.Delete(e.root, c.ID, true, e.log)
 }
 
 // refuseFlags names the create flags not done yet.
-func refuseFlags(consoleSocket string, preserveFds int) error {
+func refuseFlags(consoleSocket string) error {
 	if consoleSocket != "" {
 		return errors.New("--console-socket: a terminal is not supported yet")
-	}
-	if preserveFds > 0 {
-		return errors.New("--preserve-fds: passing descriptors is not supported yet")
 	}
 	return nil
 }

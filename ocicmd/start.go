@@ -8,4 +8,4 @@ type StartCmd struct {
 }
 
 // Run releases the container's init.
-func (c *StartCmd) Run(e *env) error { return ociruntime.Start(e.root, c.ID) }
+func (c *StartCmd) Run(e *env) error { return ociruntime.Start(e.root, c.ID, e.log) }

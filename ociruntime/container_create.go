@@ -18,6 +18,11 @@ type CreateOpts struct {
 	Root, ID, Bundle string
 	PidFile          string // written once init waits, if set
 	Log              *slog.Logger
+	// PreserveFds: the caller's descriptors 3 to 3+PreserveFds-1 are the
+	// command's 3 and up (podman's socket activation).
+	PreserveFds int
+	// SystemdCgroup: linux.resources go to a systemd scope (resources.go).
+	SystemdCgroup bool
 }
 
 // Create plans the container from its bundle, starts its init and returns
@@ -39,6 +44,18 @@ func Create(ctx context.Context, o CreateOpts) (pid int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	if err := joinPlan(spec, s, o.Log); err != nil {
+		return 0, err
+	}
+	planHooks(spec, s, o.ID, bundle)
+	cg, err := planCgroup(spec, s, o)
+	if err != nil {
+		return 0, err
+	}
+	if spec.ExtraFiles, err = preserved(o.PreserveFds); err != nil {
+		return 0, err
+	}
+	spec.Config.PreservedFDs = o.PreserveFds
 	c, err := newContainer(o.Root, o.ID)
 	if err != nil {
 		return 0, err
@@ -68,6 +85,7 @@ func Create(ctx context.Context, o CreateOpts) (pid int, err error) {
 	c.State = &State{
 		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: res.Pid, PidStart: start,
 		Created: time.Now().UTC(), Annotations: s.Annotations,
+		Hooks: stateHooks(s.Hooks), Cgroup: cg.own,
 	}
 	if err := c.save(); err != nil {
 		return 0, killInit(c.State, err)

@@ -2,7 +2,10 @@ package ociruntime
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"sandbox/userns"
 )
@@ -11,8 +14,9 @@ import (
 const startTimeout = 30 * time.Second
 
 // Start releases a created container's init, which execs the command, and
-// returns once the command runs (or why it could not).
-func Start(root, id string) error {
+// returns once the command runs (or why it could not); then it runs the
+// poststart hooks, whose failures are only logged.
+func Start(root, id string, log *slog.Logger) error {
 	c, err := Open(root, id, true)
 	if err != nil {
 		return err
@@ -26,6 +30,9 @@ func Start(root, id string) error {
 	c.State.Started = true
 	if serr := c.save(); serr != nil && err == nil {
 		err = serr
+	}
+	if err == nil && c.State.Hooks != nil {
+		warnHooks(log, "poststart", c.State.Hooks.Poststart, c.hookState(specs.StateRunning))
 	}
 	return err
 }

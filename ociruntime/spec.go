@@ -103,9 +103,10 @@ func hostPath(bundle, p string) (string, error) {
 
 // namespaces checks the config's namespaces: init always makes new mount,
 // PID, IPC, UTS and cgroup namespaces (and a user namespace, see idMaps); a
-// network namespace only when asked. Joining one by path is refused: Go
-// cannot setns(2) into a user or mount namespace once it has threads, and
-// the others are not done yet.
+// network namespace only when asked. A network, IPC, UTS or cgroup
+// namespace may be joined by path (spec_ns.go); a user or mount namespace
+// cannot be (Go cannot setns(2) into one once it has threads), nor a PID
+// namespace (spec_ns.go says why).
 func namespaces(list []specs.LinuxNamespace) (map[specs.LinuxNamespaceType]bool, error) {
 	got := map[specs.LinuxNamespaceType]bool{}
 	for _, n := range list {
@@ -114,10 +115,11 @@ func namespaces(list []specs.LinuxNamespace) (map[specs.LinuxNamespaceType]bool,
 			if n.Path != "" {
 				return nil, fmt.Errorf("namespaces: joining the %s namespace %s is not possible for a Go runtime (setns needs a single thread); let sandbox-runc make a new one", n.Type, n.Path)
 			}
-		case specs.NetworkNamespace, specs.PIDNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.CgroupNamespace:
+		case specs.PIDNamespace:
 			if n.Path != "" {
-				return nil, fmt.Errorf("namespaces: joining the %s namespace %s is not supported yet; leave out its path (a new one is made)", n.Type, n.Path)
+				return nil, fmt.Errorf("namespaces: joining the pid namespace %s is not possible: init must be PID 1 of the container's own; leave out its path (a new one is made)", n.Path)
 			}
+		case specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.CgroupNamespace:
 		default:
 			return nil, fmt.Errorf("namespaces: %q namespaces are not supported", n.Type)
 		}
@@ -128,9 +130,8 @@ func namespaces(list []specs.LinuxNamespace) (map[specs.LinuxNamespaceType]bool,
 
 // refuseUnsupported names the first thing of the config not done yet.
 func refuseUnsupported(s *specs.Spec) error {
-	if s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+
-		len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop) > 0) {
-		return errors.New("hooks: not supported yet")
+	if err := checkHooks(s.Hooks); err != nil {
+		return err
 	}
 	if s.Process.Terminal {
 		return errors.New("process.terminal: a terminal (--console-socket, podman -t) is not supported yet")
@@ -138,12 +139,7 @@ func refuseUnsupported(s *specs.Spec) error {
 	if s.Linux == nil {
 		return nil
 	}
-	if r := s.Linux.Resources; r != nil && (r.Memory != nil && r.Memory.Limit != nil ||
-		r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit > 0 || r.CPU != nil && (r.CPU.Quota != nil || r.CPU.Shares != nil)) {
-		// The device rules podman always sends decide nothing here: a
-		// rootless /dev holds only the harmless nodes.
-		return errors.New("linux.resources: cgroup limits are not applied yet (drop --memory, --pids-limit, --cpus)")
-	}
+	// linux.resources: resources.go.
 	for _, d := range s.Linux.Devices {
 		switch d.Path {
 		case "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty":

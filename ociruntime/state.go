@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,6 +38,11 @@ type State struct {
 	Started     bool              `json:"started"`
 	Owner       string            `json:"owner,omitempty"`
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// Hooks: config.json's poststart and poststop hooks (hooks.go).
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
+	// Cgroup is the cgroupfs directory create made for the limits, which
+	// delete removes (resources.go).
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 // Container is one container's directory, locked.

@@ -19,8 +19,11 @@ type Limits struct {
 	// CPUQuota is CPU time per wall-clock second (1.5 CPUs = 1.5s), systemd's
 	// CPUQuotaPerSecUSec.
 	CPUQuota time.Duration
-	TasksMax uint64
-	IOWeight uint64 // 1..10000
+	// CPUWeight is the cgroup's share of contended CPU, 1..10000 (the OCI
+	// runtime's cpu.shares, converted).
+	CPUWeight uint64
+	TasksMax  uint64
+	IOWeight  uint64 // 1..10000
 }
 
 const (
@@ -41,7 +44,7 @@ func (l Limits) Controllers() []string {
 	if l.MemoryMax != 0 || l.SwapSet {
 		c = append(c, "memory")
 	}
-	if l.CPUQuota != 0 {
+	if l.CPUQuota != 0 || l.CPUWeight != 0 {
 		c = append(c, "cpu")
 	}
 	if l.TasksMax != 0 {
@@ -56,6 +59,9 @@ func (l Limits) Controllers() []string {
 // Validate checks the ranges systemd and the kernel accept, so a bad value is
 // refused before a scope exists rather than by a failed job.
 func (l Limits) Validate() error {
+	if l.CPUWeight > 10000 {
+		return fmt.Errorf("check cpu weight %d: want 1 to 10000", l.CPUWeight)
+	}
 	if l.IOWeight > 10000 {
 		return fmt.Errorf("check io weight %d: want 1 to 10000", l.IOWeight)
 	}

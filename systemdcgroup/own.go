@@ -79,6 +79,9 @@ func ownLimitFiles(l Limits) [][2]string {
 		quota := l.CPUQuota * period / time.Second
 		f = append(f, [2]string{"cpu.max", fmt.Sprintf("%d %d", quota.Microseconds(), period.Microseconds())})
 	}
+	if l.CPUWeight > 0 {
+		f = append(f, [2]string{"cpu.weight", strconv.FormatUint(l.CPUWeight, 10)})
+	}
 	if l.TasksMax > 0 {
 		f = append(f, [2]string{"pids.max", strconv.FormatUint(l.TasksMax, 10)})
 	}

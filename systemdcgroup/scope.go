@@ -49,6 +49,7 @@ func scopeProperties(description string, pid, keeper int, l Limits) []property {
 		p = append(p, property{"MemorySwapMax", dbus.MakeVariant(l.MemorySwapMax)})
 	}
 	add("CPUQuotaPerSecUSec", uint64(l.CPUQuota/time.Microsecond))
+	add("CPUWeight", l.CPUWeight)
 	add("TasksMax", l.TasksMax)
 	add("IOWeight", l.IOWeight)
 	return p
@@ -93,7 +94,16 @@ func (c *Conn) StartKeptScope(ctx context.Context, name, description string, pid
 	return c.startScope(ctx, name, description, pid, l, k)
 }
 
-func (c *Conn) startScope(ctx context.Context, name, description string, pid int, l Limits, k *Keeper) (*Scope, error) {
+// StartScopeInSlice is StartScope with the scope placed in slice (an OCI
+// runtime's cgroupsPath "slice:prefix:name"); systemd checks the name.
+func (c *Conn) StartScopeInSlice(ctx context.Context, slice, name, description string, pid int, l Limits) (*Scope, error) {
+	if !strings.HasSuffix(slice, ".slice") || strings.ContainsAny(slice, "/\x00") {
+		return nil, fmt.Errorf("start scope %q: slice %q: want a name ending in .slice", name, slice)
+	}
+	return c.startScope(ctx, name, description, pid, l, nil, property{"Slice", dbus.MakeVariant(slice)})
+}
+
+func (c *Conn) startScope(ctx context.Context, name, description string, pid int, l Limits, k *Keeper, extra ...property) (*Scope, error) {
 	if !strings.HasSuffix(name, ".scope") {
 		return nil, fmt.Errorf("start scope %q: name must end in .scope", name)
 	}
@@ -107,7 +117,7 @@ func (c *Conn) startScope(ctx context.Context, name, description string, pid int
 	if k != nil {
 		keeperPid = k.Pid()
 	}
-	props := scopeProperties(description, pid, keeperPid, l)
+	props := append(scopeProperties(description, pid, keeperPid, l), extra...)
 
 	w := c.watchJobs() // before the call: the job may end before its reply
 	defer w.close()

@@ -21,7 +21,7 @@ const leafName = "sandbox"
 //
 // Preconditions: OS thread locked (the namespace is the thread's); after
 // pivot_root.
-func enterCgroup(host int, dir string, writable bool) error {
+func enterCgroup(host int, dir string, writable, joined bool) error {
 	if host >= 0 {
 		defer unix.Close(host)
 	}
@@ -32,6 +32,12 @@ func enterCgroup(host int, dir string, writable bool) error {
 		if err := moveToLeaf(host, dir); err != nil {
 			return err
 		}
+	}
+	if joined {
+		// Cloned into the config's cgroup namespace (nsjoin.go): its root
+		// stays where its owner put it, and its cgroup2 is not ours to
+		// mount.
+		return nil
 	}
 	if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
 		return fmt.Errorf("create cgroup namespace: %w", err)

@@ -68,7 +68,7 @@ func procAttr(cfg *Config) *syscall.ProcAttr {
 		// with TIOCSTI (bubblewrap CVE-2017-5226).
 		sys.Setsid = true
 	}
-	return &syscall.ProcAttr{Env: cfg.Env, Files: []uintptr{0, 1, 2}, Sys: sys}
+	return &syscall.ProcAttr{Env: cfg.Env, Files: append([]uintptr{0, 1, 2}, preservedFDs(cfg.PreservedFDs)...), Sys: sys}
 }
 
 // lockDown lowers the calling thread's privileges for the command, in this

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -60,8 +61,11 @@ func enterWorkDir(dir string) error {
 // there would be a way out of the new root, if not through the exec then
 // through a bug elsewhere; it is a bug of ours, so the run stops (125).
 //
+// The descriptors in preserved are let through: init's copies of the
+// caller's --preserve-fds, the command's on purpose.
+//
 // Preconditions: /proc is the sandbox's own (mounted by the plan).
-func checkDescriptors() error {
+func checkDescriptors(preserved ...int) error {
 	d, err := os.Open("/proc/self/fd")
 	if err != nil {
 		return fmt.Errorf("list init's descriptors: %w", err)
@@ -73,7 +77,7 @@ func checkDescriptors() error {
 	}
 	for _, n := range names {
 		fd, err := strconv.Atoi(n)
-		if err != nil || fd <= 2 || fd == int(d.Fd()) {
+		if err != nil || fd <= 2 || fd == int(d.Fd()) || slices.Contains(preserved, fd) {
 			continue
 		}
 		what, err := os.Readlink("/proc/self/fd/" + n)

@@ -115,6 +115,15 @@ type Config struct {
 	// command's exec is done: it says Created to the parent, which may
 	// then leave, and waits on a socket bound there for Start.
 	StartSocket string `json:"startSocket,omitempty"`
+	// Hooks: config.json's createContainer and startContainer hooks, which
+	// init runs (hooks.go).
+	Hooks *Hooks `json:"hooks,omitempty"`
+	// PreservedFDs: init holds this many of the caller's descriptors from
+	// fd 6 on (--preserve-fds), the command's 3 and up (nsjoin.go).
+	PreservedFDs int `json:"preservedFDs,omitempty"`
+	// JoinedCgroupNS: init was cloned into a cgroup namespace the config
+	// named (Spec.Join) and makes none of its own.
+	JoinedCgroupNS bool `json:"joinedCgroupNS,omitempty"`
 }
 
 // Rlimit is one resource limit (setrlimit(2)); Resource is RLIMIT_*'s number.

@@ -106,6 +106,10 @@ func Init() int {
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fail("init", 125, fmt.Errorf("set not dumpable: %w", err))
 	}
+	// createContainer hooks: in our namespaces, before pivot_root (hooks.go).
+	if err := createContainerHooks(cfg); err != nil {
+		return fail("createContainer", 125, err)
+	}
 	host, err := setupRoot(cfg, log)
 	if err != nil {
 		return fail("mount", 125, err)
@@ -122,7 +126,7 @@ func Init() int {
 	// Cgroup, then working directory: enterCgroup closes init's last handle
 	// on the host's tree, so nothing of the host is open while the
 	// untrusted directory is resolved (runc CVE-2024-21626).
-	if err := enterCgroup(host, goMsg.Cgroup, cfg.CgroupWritable); err != nil {
+	if err := enterCgroup(host, goMsg.Cgroup, cfg.CgroupWritable, cfg.JoinedCgroupNS); err != nil {
 		return fail("cgroup", 125, err)
 	}
 	if err := enterWorkDir(cfg.Dir); err != nil {
@@ -137,14 +141,18 @@ func Init() int {
 			return fail("start", code, err)
 		}
 		out = conn
+		if err := startContainerHooks(cfg); err != nil {
+			return fail("startContainer", 125, err)
+		}
 	}
-	if err := checkDescriptors(); err != nil {
+	if err := checkDescriptors(preservedList(cfg.PreservedFDs)...); err != nil {
 		return fail("exec", 125, err)
 	}
 	pid, code, err := startCommand(cfg)
 	if err != nil {
 		return fail("exec", code, err)
 	}
+	closePreserved(cfg.PreservedFDs) // the command's now, not init's
 	log.Debug("command started", "pid", pid, "argv", cfg.Argv)
 	if startFD >= 0 {
 		_, _ = out.Write(encode(Msg{Type: MsgStarted}))

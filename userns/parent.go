@@ -51,6 +51,14 @@ type Spec struct {
 	// ports are dialed and the tap device of --net gvisor is handed over
 	// through it.
 	Network func(ctx context.Context, pid int, aux *Aux) error
+	// Join are namespaces init is cloned into rather than new ones
+	// (nsjoin.go); ExtraFiles reach init as fd 6 and up (Config.PreservedFDs).
+	// InJoined, if set, runs on the cloning thread while it is in the
+	// joined namespaces (the sysctls of a joined network namespace, which
+	// init's user namespace has no rights over).
+	Join       []NSJoin
+	InJoined   func() error
+	ExtraFiles []*os.File
 }
 
 // Result is how the command ended.
@@ -91,8 +99,14 @@ type Started struct {
 // Preconditions: the calling goroutine is locked to the main OS thread, which
 // never exits: the kernel sends init PR_SET_PDEATHSIG when the *thread* that
 // forked it dies, not the process (go.dev/issue/27505).
-func Start(shareNet bool) *Started {
+func Start(shareNet bool) *Started { return start(shareNet, nil, nil, nil) }
+
+// start is Start, with namespaces to join and descriptors for init.
+func start(shareNet bool, join []NSJoin, inJoined func() error, extra []*os.File) *Started {
 	st := &Started{shareNet: shareNet}
+	if st.err = checkExtra(extra); st.err != nil {
+		return st
+	}
 	// Pipes named at the call site: init gets toInit's read end as fd 3 and
 	// fromInit's write end as fd 4.
 	toInitR, toInitW, err := os.Pipe()
@@ -117,11 +131,25 @@ func Start(shareNet bool) *Started {
 		return st
 	}
 	st.cmd = initCommand(shareNet, toInitR, fromInitW, auxC)
-	st.err = st.cmd.Start()
+	st.cmd.ExtraFiles = append(st.cmd.ExtraFiles, extra...)
+	st.cmd.SysProcAttr.Cloneflags &^= joinedFlags(join)
+	st.err = withJoined(join, func() error {
+		if inJoined != nil {
+			if err := inJoined(); err != nil {
+				return &JoinError{err}
+			}
+		}
+		return st.cmd.Start()
+	})
 	toInitR.Close()
 	fromInitW.Close()
 	auxC.Close()
 	if st.err != nil {
+		if st.cmd.Process != nil {
+			// Cloned, but the thread could not return to its namespaces.
+			_ = st.cmd.Process.Kill()
+			_ = st.cmd.Wait()
+		}
 		st.err = startError(st.err)
 		toInitW.Close()
 		fromInitR.Close()
@@ -152,9 +180,10 @@ func (st *Started) Close() {
 // Preconditions: as for Start.
 func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 	st := pre
-	if st == nil || st.err != nil || st.toInitW == nil || st.shareNet != spec.ShareNet {
+	if st == nil || st.err != nil || st.toInitW == nil || st.shareNet != spec.ShareNet ||
+		len(spec.Join) > 0 || len(spec.ExtraFiles) > 0 {
 		pre.Close()
-		st = Start(spec.ShareNet)
+		st = start(spec.ShareNet, spec.Join, spec.InJoined, spec.ExtraFiles)
 	}
 	if st.err != nil {
 		return Result{}, st.err
@@ -188,6 +217,9 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 			return Result{}, &ChildError{Stage: last.Stage, Msg: last.Err, Code: last.Code}
 		}
 		return Result{}, err
+	}
+	if h := spec.Config.Hooks; h != nil {
+		h.State.Pid = cmd.Process.Pid // init's hooks get the PID we know it by
 	}
 	if _, err := toInitW.Write(encode(Msg{Type: MsgConfig, Config: &spec.Config})); err != nil {
 		return abort(fmt.Errorf("send config: %w", err))
@@ -410,7 +442,10 @@ func result(last *Msg, readErr, waitErr error, st *os.ProcessState) (Result, err
 
 // startError explains why the kernel refused the namespaces.
 func startError(err error) error {
+	var je *JoinError
 	switch {
+	case errors.As(err, &je):
+		return err
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("create user namespace: %w (unprivileged user namespaces are disabled: "+
 			"check sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces>0, "+
