@@ -42,6 +42,9 @@ type CLI struct {
 	Delete   DeleteCmd   `cmd:"" help:"Delete a container's state (a running one with --force)."`
 	Run      RunCmd      `cmd:"" help:"Create and start a container, and wait for it (unless --detach)."`
 	Features FeaturesCmd `cmd:"" help:"Print what this runtime supports, as JSON."`
+	Exec     ExecCmd     `cmd:"" help:"Start a process in a running container (through its init)."`
+	Ps       PsCmd       `cmd:"" help:"List a running container's processes."`
+	ExecWait ExecWaitCmd `cmd:"" name:"exec-wait" hidden:""`
 }
 
 // env is what every verb gets: the state root, the logger, and how limits

@@ -54,6 +54,9 @@ type supervisor struct {
 	// grace is how long the command has to end after a SIGTERM or SIGINT
 	// before init kills everything in the sandbox; negative: no limit.
 	grace time.Duration
+	// execs are sandbox-runc exec's processes, whose status goes back to
+	// their callers (nil for `sandbox`).
+	execs *execTable
 }
 
 // run forwards signals to the command and reaps every child until the command
@@ -166,6 +169,8 @@ func (s *supervisor) reap(done chan<- unix.WaitStatus, stopped chan<- struct{}) 
 			default:
 			}
 		}
-		// Otherwise an orphan re-parented to us: reaped, nothing more to do.
+		// Otherwise an exec'd process, or an orphan re-parented to us:
+		// reaped, nothing more to do.
+		s.execs.reaped(got, ws)
 	}
 }

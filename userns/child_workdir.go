@@ -25,21 +25,9 @@ import (
 // Preconditions: pivot_root done and the host's tree detached; no descriptor
 // of the host's filesystem open (enterCgroup has closed the last one).
 func enterWorkDir(dir string) error {
-	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := openWorkDir(dir)
 	if err != nil {
-		return fmt.Errorf("open the sandbox's root: %w", err)
-	}
-	defer unix.Close(root)
-	how := &unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
-	}
-	fd, err := unix.Openat2(root, dir, how)
-	if errors.Is(err, unix.ELOOP) && strings.HasPrefix(dir, "/proc/") {
-		return fmt.Errorf("working directory %q: a /proc link to an open file is not followed; name a directory inside the sandbox", dir)
-	}
-	if err != nil {
-		return fmt.Errorf("working directory %q inside the sandbox: %w", dir, err)
+		return err
 	}
 	defer unix.Close(fd)
 	if err := unix.Fchdir(fd); err != nil {
@@ -55,6 +43,29 @@ func enterWorkDir(dir string) error {
 }
 
 // checkDescriptors refuses to start the command when init holds a descriptor
+// openWorkDir opens dir, resolved inside the root only (see enterWorkDir),
+// as an O_PATH descriptor: the one door for a working directory, the
+// command's and sandbox-runc exec's.
+func openWorkDir(dir string) (int, error) {
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("open the sandbox's root: %w", err)
+	}
+	defer unix.Close(root)
+	how := &unix.OpenHow{
+		Flags:   unix.O_PATH | unix.O_DIRECTORY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	fd, err := unix.Openat2(root, dir, how)
+	if errors.Is(err, unix.ELOOP) && strings.HasPrefix(dir, "/proc/") {
+		return -1, fmt.Errorf("working directory %q: a /proc link to an open file is not followed; name a directory inside the sandbox", dir)
+	}
+	if err != nil {
+		return -1, fmt.Errorf("working directory %q inside the sandbox: %w", dir, err)
+	}
+	return fd, nil
+}
+
 // that the command could use to reach a file: every descriptor above stderr
 // must be close-on-exec and be a pipe, a socket or an anonymous inode (the Go
 // runtime's epoll and wake-up fds, the aux channel). A directory or file

@@ -87,10 +87,10 @@ func Init() int {
 			return fail("sysctl", 125, fmt.Errorf("set %s: %w", k, err))
 		}
 	}
-	startFD := -1
+	var door *door
 	if cfg.StartSocket != "" {
 		var err error
-		if startFD, err = listenStart(cfg.StartSocket); err != nil {
+		if door, err = openDoor(cfg); err != nil {
 			return fail("create", 125, err)
 		}
 	}
@@ -132,11 +132,11 @@ func Init() int {
 	if err := enterWorkDir(cfg.Dir); err != nil {
 		return fail("chdir", 125, err)
 	}
-	if startFD >= 0 {
+	if door != nil {
 		// Created: wait for `start`. What follows (an exec error, the
 		// Started message) is for the caller of `start`, the parent
 		// being gone.
-		conn, code, err := awaitStart(cfg, startFD, out, sigs)
+		conn, code, err := door.awaitStart(out, sigs)
 		if err != nil {
 			return fail("start", code, err)
 		}
@@ -154,9 +154,8 @@ func Init() int {
 	}
 	closePreserved(cfg.PreservedFDs) // the command's now, not init's
 	log.Debug("command started", "pid", pid, "argv", cfg.Argv)
-	if startFD >= 0 {
+	if door != nil {
 		_, _ = out.Write(encode(Msg{Type: MsgStarted}))
-		unix.Close(startFD)
 	}
 	if len(cfg.Seccomp) > 0 {
 		// This thread has the command's filter since lockDown; the others
@@ -166,7 +165,9 @@ func Init() int {
 		}
 	}
 	sup := &supervisor{pid: pid, tty: isControllingTTY(0), out: out, dec: dec, sigs: sigs,
-		grace: time.Duration(cfg.StopTimeout) * time.Second}
+		grace: time.Duration(cfg.StopTimeout) * time.Second, execs: door.execTable()}
+	// Exec from now on: every thread of init has the filter (oci_exec.go).
+	door.open()
 	if cfg.StopTimeout < 0 {
 		sup.grace = -1
 	}

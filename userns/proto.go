@@ -30,6 +30,10 @@ type Msg struct {
 	Cgroup string `json:"cgroup,omitempty"`
 	// Continue: whether the parent was resumed in the foreground (fg, not bg).
 	Foreground bool `json:"foreground,omitempty"`
+	// Exec: the process to start in the running container (oci_exec.go);
+	// ExecStarted: its PID inside.
+	Exec    *ExecRequest `json:"exec,omitempty"`
+	ExecPid int          `json:"execPid,omitempty"`
 }
 
 // MsgType names a handshake message.
@@ -52,6 +56,14 @@ const (
 	MsgCreated MsgType = "Created"
 	MsgStart   MsgType = "Start"
 	MsgStarted MsgType = "Started"
+	// The control door after that (oci_exec.go): Console asks, before
+	// start, for the command's terminal (answered with the pty's master);
+	// Exec starts a process (ExecStarted, later Exit; Signal from the
+	// caller meanwhile).
+	MsgConsole     MsgType = "Console"
+	MsgExec        MsgType = "Exec"
+	MsgExecStarted MsgType = "ExecStarted"
+	MsgSignal      MsgType = "Signal"
 )
 
 // ChildError is a failure reported by init, carried back to the parent so the
