@@ -42,7 +42,6 @@ func enterWorkDir(dir string) error {
 	return nil
 }
 
-// checkDescriptors refuses to start the command when init holds a descriptor
 // openWorkDir opens dir, resolved inside the root only (see enterWorkDir),
 // as an O_PATH descriptor: the one door for a working directory, the
 // command's and sandbox-runc exec's.
@@ -66,6 +65,7 @@ func openWorkDir(dir string) (int, error) {
 	return fd, nil
 }
 
+// checkDescriptors refuses to start the command when init holds a descriptor
 // that the command could use to reach a file: every descriptor above stderr
 // must be close-on-exec and be a pipe, a socket or an anonymous inode (the Go
 // runtime's epoll and wake-up fds, the aux channel). A directory or file
