@@ -17,9 +17,6 @@ type CreateCmd struct {
 
 // Run creates the container.
 func (c *CreateCmd) Run(e *env) error {
-	if err := refuseFlags(c.ConsoleSocket); err != nil {
-		return err
-	}
 	_, err := ociruntime.Create(background(), c.opts(e))
 	return err
 }

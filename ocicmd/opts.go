@@ -6,6 +6,6 @@ import "sandbox/ociruntime"
 func (c *CreateCmd) opts(e *env) ociruntime.CreateOpts {
 	return ociruntime.CreateOpts{
 		Root: e.root, ID: c.ID, Bundle: c.Bundle, PidFile: c.PidFile, Log: e.log,
-		PreserveFds: c.PreserveFds, SystemdCgroup: e.systemdCgroup,
+		PreserveFds: c.PreserveFds, SystemdCgroup: e.systemdCgroup, ConsoleSocket: c.ConsoleSocket,
 	}
 }

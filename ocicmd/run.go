@@ -19,9 +19,6 @@ type RunCmd struct {
 
 // Run runs the container.
 func (c *RunCmd) Run(e *env, code *int) error {
-	if err := refuseFlags(c.ConsoleSocket); err != nil {
-		return err
-	}
 	pid, err := ociruntime.Create(background(), c.opts(e))
 	if err != nil {
 		return err
@@ -59,12 +56,4 @@ func (c *RunCmd) Run(e *env, code *int) error {
 		*code = 128 + int(ws.Signal())
 	}
 	return ociruntime.Delete(e.root, c.ID, true, e.log)
-}
-
-// refuseFlags names the create flags not done yet.
-func refuseFlags(consoleSocket string) error {
-	if consoleSocket != "" {
-		return errors.New("--console-socket: a terminal is not supported yet")
-	}
-	return nil
 }

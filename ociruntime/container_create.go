@@ -23,6 +23,8 @@ type CreateOpts struct {
 	PreserveFds int
 	// SystemdCgroup: linux.resources go to a systemd scope (resources.go).
 	SystemdCgroup bool
+	// ConsoleSocket gets the terminal's master (process.terminal).
+	ConsoleSocket string
 }
 
 // Create plans the container from its bundle, starts its init and returns
@@ -38,6 +40,9 @@ func Create(ctx context.Context, o CreateOpts) (pid int, err error) {
 	}
 	s, err := loadSpec(bundle)
 	if err != nil {
+		return 0, err
+	}
+	if err := checkConsole(s.Process.Terminal, o.ConsoleSocket); err != nil {
 		return 0, err
 	}
 	spec, rootfs, err := plan(s, bundle)
@@ -86,6 +91,12 @@ func Create(ctx context.Context, o CreateOpts) (pid int, err error) {
 		ID: o.ID, Bundle: bundle, Rootfs: rootfs, Pid: res.Pid, PidStart: start,
 		Created: time.Now().UTC(), Annotations: s.Annotations,
 		Hooks: stateHooks(s.Hooks), Cgroup: cg.own,
+	}
+	if o.ConsoleSocket != "" {
+		// Before create returns: conmon waits for the master first.
+		if err := passConsole(c.startSocket(), o.ConsoleSocket); err != nil {
+			return 0, killInit(c.State, err)
+		}
 	}
 	if err := c.save(); err != nil {
 		return 0, killInit(c.State, err)

@@ -133,9 +133,6 @@ func refuseUnsupported(s *specs.Spec) error {
 	if err := checkHooks(s.Hooks); err != nil {
 		return err
 	}
-	if s.Process.Terminal {
-		return errors.New("process.terminal: a terminal (--console-socket, podman -t) is not supported yet")
-	}
 	if s.Linux == nil {
 		return nil
 	}

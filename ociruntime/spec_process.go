@@ -16,7 +16,7 @@ import (
 
 // process fills the command's part of cfg from config.json's process.
 func process(cfg *userns.Config, p *specs.Process, setgroups bool) error {
-	cfg.Argv, cfg.Env = p.Args, p.Env
+	cfg.Argv, cfg.Env, cfg.Terminal = p.Args, p.Env, p.Terminal
 	if !path.IsAbs(p.Cwd) {
 		return fmt.Errorf("process.cwd %q: must be an absolute path", p.Cwd)
 	}

@@ -67,6 +67,11 @@ func procAttr(cfg *Config) *syscall.ProcAttr {
 		// so the command cannot push keystrokes into the caller's terminal
 		// with TIOCSTI (bubblewrap CVE-2017-5226).
 		sys.Setsid = true
+		if cfg.Terminal && isTerminal(0) {
+			// sandbox-runc's pty (oci.go's console), which init holds
+			// as its stdio: the command's controlling terminal.
+			sys.Setctty = true
+		}
 	}
 	return &syscall.ProcAttr{Env: cfg.Env, Files: append([]uintptr{0, 1, 2}, preservedFDs(cfg.PreservedFDs)...), Sys: sys}
 }

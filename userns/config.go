@@ -115,6 +115,9 @@ type Config struct {
 	// command's exec is done: it says Created to the parent, which may
 	// then leave, and waits on a socket bound there for Start.
 	StartSocket string `json:"startSocket,omitempty"`
+	// Terminal: the command's stdio are a pty that init makes when
+	// create asks (oci.go's console), and its controlling terminal.
+	Terminal bool `json:"terminal,omitempty"`
 	// Hooks: config.json's createContainer and startContainer hooks, which
 	// init runs (hooks.go).
 	Hooks *Hooks `json:"hooks,omitempty"`

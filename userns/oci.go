@@ -221,13 +221,12 @@ func (d *door) awaitStart(out *os.File, sigs <-chan os.Signal) (*os.File, int, e
 
 // console makes the command's terminal (create --console-socket): a pty of
 // the container's devpts whose master goes back to create, which passes it
-// on to the console socket. The slave becomes init's stdio and controlling
-// terminal, so the command starts as the terminal's foreground job, as
-// under `sandbox` run from a terminal (procAttr).
+// on to the console socket. The slave becomes init's stdio, and the
+// command's controlling terminal (procAttr).
 func (d *door) console(c *msgConn) {
 	defer c.Close()
-	if d.tty {
-		_ = c.send(Msg{Type: MsgError, Stage: "console", Err: "the terminal was made already", Code: 125})
+	if d.tty || !d.cfg.Terminal {
+		_ = c.send(Msg{Type: MsgError, Stage: "console", Err: "no terminal to make (process.terminal is false, or it is made)", Code: 125})
 		return
 	}
 	master, slave, err := newPty(d.cfg.UID, d.cfg.GID)

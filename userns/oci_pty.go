@@ -53,19 +53,21 @@ func newPty(uid, gid uint32) (master, slave int, err error) {
 	return master, slave, nil
 }
 
-// ownTerminal makes the pty's slave init's controlling terminal, in a new
-// session, and its descriptors 0-2 (which the command inherits).
+// ownTerminal makes the pty's slave init's descriptors 0-2, which the
+// command inherits; the command, in a session of its own, makes it its
+// controlling terminal (procAttr). Not init's: init leads a process group,
+// so it cannot start a session.
 func ownTerminal(slave int) error {
-	if _, err := unix.Setsid(); err != nil {
-		return fmt.Errorf("terminal: new session: %w", err)
-	}
-	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
-		return fmt.Errorf("terminal: make the pty the controlling terminal: %w", err)
-	}
 	for fd := 0; fd <= 2; fd++ {
 		if err := unix.Dup3(slave, fd, 0); err != nil {
 			return fmt.Errorf("terminal: make the pty descriptor %d: %w", fd, err)
 		}
 	}
 	return nil
+}
+
+// isTerminal says whether fd is a terminal.
+func isTerminal(fd int) bool {
+	_, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	return err == nil
 }
