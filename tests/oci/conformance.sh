@@ -29,8 +29,8 @@
 #
 # Verdicts: pass (the program exited 0, printed at least one "ok" and no "not
 # ok"), skip (every TAP line a SKIP), fail (anything else, including a
-# timeout of 120 s). The note is the first "not ok" line or the last line
-# of stderr. The table is Markdown; -r picks the runtimes (default
+# timeout of 120 s). The note is the runtime's error, or the first "not ok"
+# line, or the last line of stderr. The table is Markdown; -r picks the runtimes (default
 # "runc sandbox-runc"); -k keeps the work directory (each test's TAP and
 # stderr under log/RUNTIME/TEST); TEST names (e.g. pidfile hostname) narrow
 # the run.
@@ -138,7 +138,11 @@ done
 # verdict FILE.tap FILE.err CODE prints "verdict<TAB>note".
 verdict() {
 	local tap=$1 err=$2 code=$3 note
-	note=$(grep -m1 '^not ok' "$tap" || true)
+	# The runtime's own error where it printed one (ours: "sandbox-runc:
+	# ...", runc's: msg="..."), else the first failed TAP line, else
+	# stderr's last line.
+	note=$(sed -n 's/^sandbox-runc: //p; s/.*level=error msg="\(.*\)"$/\1/p' "$err" | head -n1)
+	[ -n "$note" ] || note=$(grep -m1 '^not ok' "$tap" || true)
 	[ -n "$note" ] || note=$(grep -v '^\s*$' "$err" | tail -n1 || true)
 	note=$(printf '%s' "$note" | tr '|\t' '/ ' | cut -c1-110)
 	if [ "$code" = 124 ] || [ "$code" = 137 ]; then
