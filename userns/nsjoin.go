@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -12,7 +14,7 @@ import (
 // `path`, as podman gives for slirp4netns's network namespace and for the
 // namespaces a pod shares).
 //
-// Where: in the parent, on the locked OS thread that clones init, just
+// Where: in the parent, on a locked OS thread that clones init, just
 // before the clone. The kernel makes a clone share its creator's network,
 // IPC, UTS and cgroup namespaces unless a CLONE_NEW* flag asks otherwise,
 // and puts it in the thread's PID namespace "for children": so init starts
@@ -29,7 +31,7 @@ import (
 // User and mount namespaces are never joined: setns into them is refused
 // to a process with more than one thread, which every Go program is.
 //
-// After the clone the thread goes back to its own namespaces.
+// The thread that joins is one of its own, thrown away after (withJoined).
 
 // NSJoin is one namespace to join: its CLONE_NEW* flag and its path.
 type NSJoin struct {
@@ -88,71 +90,54 @@ func OpenNS(path string, flag int) (int, error) {
 	return fd, nil
 }
 
-// withJoined runs fn (the clone of init) with the calling thread in the
-// namespaces of joins, and puts the thread back after.
+// withJoined runs fn (the clone of init) on a thread of its own that has
+// joined the namespaces of joins first, and returns a release that ends
+// that thread. Without joins, fn runs here and release does nothing.
 //
-// Preconditions: OS thread locked (the main thread: Start's).
-func withJoined(joins []NSJoin, fn func() error) error {
+// A thread of its own, thrown away after: the thread cannot go back to our
+// namespaces (setns into the ones we came from needs rights over the user
+// namespace that owns them, the host's as a rule, which root of podman's
+// user namespace does not have), and no other goroutine may run on it in
+// them. It is kept until release, not ended at once: init's parent-death
+// signal is sent when the thread that cloned it ends (go.dev/issue/27505),
+// and init clears it only before it says Created.
+func withJoined(joins []NSJoin, fn func() error) (release func(), err error) {
 	if len(joins) == 0 {
-		return fn()
+		return func() {}, fn()
 	}
-	var list []nsEntered
+	var fds []int
 	defer func() {
-		for _, e := range list {
-			unix.Close(e.target)
-			unix.Close(e.back)
+		for _, fd := range fds {
+			unix.Close(fd)
 		}
 	}()
 	for _, j := range joins {
 		fd, err := OpenNS(j.Path, j.Flag)
 		if err != nil {
-			return &JoinError{err}
+			return func() {}, &JoinError{err}
 		}
-		// pid_for_children is where the thread's clones go, and what
-		// setns(CLONE_NEWPID) changes: that is what is put back.
-		self := nsName(j.Flag)
-		if j.Flag == unix.CLONE_NEWPID {
-			self = "pid_for_children"
-		}
-		back, err := unix.Open("/proc/thread-self/ns/"+self, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			unix.Close(fd)
-			return &JoinError{fmt.Errorf("open our own %s namespace: %w", self, err)}
-		}
-		list = append(list, nsEntered{fd, back, j.Flag})
+		fds = append(fds, fd)
 	}
-	for i, e := range list {
-		if err := unix.Setns(e.target, e.flag); err != nil {
-			err = joinError(joins[i], err)
-			if rerr := leave(list[:i]); rerr != nil {
-				return errors.Join(err, rerr)
+	done := make(chan struct{})
+	res := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread ends with this goroutine.
+		runtime.LockOSThread()
+		res <- func() error {
+			for i, fd := range fds {
+				if err := unix.Setns(fd, joins[i].Flag); err != nil {
+					return joinError(joins[i], err)
+				}
 			}
-			return err
-		}
-	}
-	err := fn()
-	if rerr := leave(list); rerr != nil {
-		return errors.Join(err, rerr)
-	}
-	return err
+			return fn()
+		}()
+		<-done
+	}()
+	err = <-res
+	return sync.OnceFunc(func() { close(done) }), err
 }
 
-// nsEntered is a namespace to enter and the thread's own to go back to.
-type nsEntered struct{ target, back, flag int }
-
-// leave puts the thread back into its own namespaces. Should that fail, the
-// thread stays where it is: it is main's, locked for life, and the process
-// has only the error left to report.
-func leave(list []nsEntered) error {
-	for _, e := range list {
-		if err := unix.Setns(e.back, e.flag); err != nil {
-			return &JoinError{fmt.Errorf("return to our own %s namespace: %w", nsName(e.flag), err)}
-		}
-	}
-	return nil
-}
-
-// JoinError is a namespace that could not be joined (or left).
+// JoinError is a namespace that could not be joined.
 type JoinError struct{ Err error }
 
 func (e *JoinError) Error() string { return e.Err.Error() }

@@ -89,6 +89,9 @@ type Started struct {
 	cmd                *exec.Cmd
 	toInitW, fromInitR *os.File
 	aux                *os.File // our end of the aux channel (aux.go)
+	// release ends the thread that cloned init into joined namespaces
+	// (nsjoin.go), once init no longer dies with it.
+	release func()
 	shareNet           bool
 	err                error
 }
@@ -103,7 +106,7 @@ func Start(shareNet bool) *Started { return start(shareNet, nil, nil, nil) }
 
 // start is Start, with namespaces to join and descriptors for init.
 func start(shareNet bool, join []NSJoin, inJoined func() error, extra []*os.File) *Started {
-	st := &Started{shareNet: shareNet}
+	st := &Started{shareNet: shareNet, release: func() {}}
 	if st.err = checkExtra(extra); st.err != nil {
 		return st
 	}
@@ -133,7 +136,7 @@ func start(shareNet bool, join []NSJoin, inJoined func() error, extra []*os.File
 	st.cmd = initCommand(shareNet, toInitR, fromInitW, auxC)
 	st.cmd.ExtraFiles = append(st.cmd.ExtraFiles, extra...)
 	st.cmd.SysProcAttr.Cloneflags &^= joinedFlags(join)
-	st.err = withJoined(join, func() error {
+	st.release, st.err = withJoined(join, func() error {
 		if inJoined != nil {
 			if err := inJoined(); err != nil {
 				return &JoinError{err}
@@ -145,11 +148,7 @@ func start(shareNet bool, join []NSJoin, inJoined func() error, extra []*os.File
 	fromInitW.Close()
 	auxC.Close()
 	if st.err != nil {
-		if st.cmd.Process != nil {
-			// Cloned, but the thread could not return to its namespaces.
-			_ = st.cmd.Process.Kill()
-			_ = st.cmd.Wait()
-		}
+		st.release()
 		st.err = startError(st.err)
 		toInitW.Close()
 		fromInitR.Close()
@@ -190,6 +189,7 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 	}
 	cmd, toInitW := st.cmd, st.toInitW
 	st.toInitW = nil // taken: Close no longer applies
+	defer st.release()
 	defer toInitW.Close()
 	// The aux channel only when the plan uses it (ports, --net gvisor):
 	// otherwise no reader goroutine, nothing on the start-up path.
