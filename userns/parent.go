@@ -91,9 +91,9 @@ type Started struct {
 	aux                *os.File // our end of the aux channel (aux.go)
 	// release ends the thread that cloned init into joined namespaces
 	// (nsjoin.go), once init no longer dies with it.
-	release func()
-	shareNet           bool
-	err                error
+	release  func()
+	shareNet bool
+	err      error
 }
 
 // Start clones init with every namespace (the host's network with shareNet).
