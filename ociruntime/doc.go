@@ -17,7 +17,8 @@
 //	<root>/<id>/lock        flock(2): exclusive to change, shared to read
 //	<root>/<id>/state.json  State: bundle, init's PID and its start time,
 //	                        whether start released it, annotations
-//	<root>/<id>/start.sock  init's start socket, while it waits for start
+//	<root>/<id>/start.sock  init's control door (0600): start, the
+//	                        terminal, exec, for as long as init lives
 //
 // The directory is made (O_EXCL) before init is started, so two creates of
 // one ID cannot both win; state.json is written, by rename, once init has
@@ -39,5 +40,7 @@
 // handshake up to the command's exec; init then binds start.sock, clears its
 // parent-death signal and says Created, and create exits. start connects to
 // the socket; init locks down, execs the command and answers Started (or
-// the exec error). The diagram is in userns/oci.go.
+// the exec error). The same socket serves create's terminal (a pty's
+// master for --console-socket) and, once started, exec: init forks the
+// process (container_exec.go). The diagram is in userns/oci.go.
 package ociruntime
