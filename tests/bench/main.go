@@ -1,5 +1,6 @@
 // Command bench measures sandbox side by side with bubblewrap, unshare and
-// (where installed) rootless podman, in one run on one machine, and prints
+// (where installed) rootless podman, with runc and with sandbox-runc as its
+// runtime, in one run on one machine, and prints
 // ratios: absolute times on a shared 2-core machine are noise, ratios measured
 // together hold. Run it as an unprivileged user from the repository root:
 //
@@ -37,7 +38,7 @@ type result struct {
 func main() {
 	runs := flag.Int("runs", 40, "runs per startup command (after 5 warm-up runs)")
 	quick := flag.Bool("quick", false, "smaller build workload and fewer runs (a smoke test)")
-	only := flag.String("only", "", "run one part: startup, syscalls, build, memory, concurrent")
+	only := flag.String("only", "", "run one part: startup, oci, syscalls, build, memory, concurrent")
 	flag.Parse()
 	if *quick {
 		*runs = 10
@@ -59,6 +60,7 @@ func main() {
 		run  func()
 	}{
 		{"startup", func() { startup(sb, work, *runs) }},
+		{"oci", func() { ociStartup(sb, work, *runs) }},
 		{"syscalls", func() { syscalls(sb, work) }},
 		{"build", func() { build(sb, work, *quick) }},
 		{"memory", func() { memory(sb, work) }},
