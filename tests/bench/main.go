@@ -39,7 +39,12 @@ func main() {
 	runs := flag.Int("runs", 40, "runs per startup command (after 5 warm-up runs)")
 	quick := flag.Bool("quick", false, "smaller build workload and fewer runs (a smoke test)")
 	only := flag.String("only", "", "run one part: startup, oci, syscalls, build, memory, concurrent")
+	loop := flag.String("oci-loop", "", "internal: the runtimes' loop inside the user namespace, on this bundle")
 	flag.Parse()
+	if *loop != "" {
+		ociLoop(*loop, *runs)
+		return
+	}
 	if *quick {
 		*runs = 10
 	}

@@ -68,6 +68,7 @@ func ociStartup(sb, work string, runs int) {
 		fmt.Printf("| %s | %.1f | %.1f | %.2f | %s |\n", list[i].name, p50*1e3, p90*1e3, p90/p50, ratio)
 	}
 	fmt.Println()
+	ociPhases(work, runs, []string{runc, sbRunc}, []string{"runc", "sandbox-runc"})
 }
 
 // interleaved runs each command once per round, runs rounds after two
