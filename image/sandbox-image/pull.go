@@ -83,7 +83,19 @@ func pullInto(ctx context.Context, s image.Store, w *image.Work, ref image.Ref, 
 		}
 	}
 	pr.start(len(todo))
-	err = parallel(ctx, todo, func(i int) error {
+	// A registry's layers, 3 at a time: each blob costs round trips, which
+	// the others' transfers and unpacking fill (130 one-file layers from a
+	// registry 50 ms away: 8.2-9.7 s one at a time, 2.9-3.8 s with 3). A
+	// file's (oci:, archives) one at a time: unpacking alone gains nothing
+	// from more here and costs kernel time (an 8-layer Debian 12 from an
+	// OCI layout, medians of 5 on this 2-core machine: 6.2 s and 0.8 s of
+	// system time alone, 6.4 s and 2.1 s two at a time, 8.6 s and 3.0 s
+	// with 3).
+	width := 1
+	if ref.Remote() {
+		width = 3
+	}
+	err = parallel(ctx, width, todo, func(i int) error {
 		return unpackLayer(w, layers[i], c.RootFS.DiffIDs[i], chains[i], ids, pr)
 	})
 	pr.done()
@@ -168,17 +180,18 @@ func unpackLayer(w *image.Work, l v1.Layer, diffID, chain string, ids unpack.IDs
 	return nil
 }
 
-// parallel runs f on each item, at most 3 at a time (unpacking is disk- and
-// CPU-bound; a registry serves a few streams well), and returns the first
-// error; the others stop at their next item.
-func parallel(ctx context.Context, items []int, f func(int) error) error {
+// parallel runs f on each item, at most width at a time, and returns the
+// first error; the others stop at their next item. Each layer is unpacked
+// into a directory of its own and published under its chain ID, which names
+// its content whatever the order: the image is named only once all are.
+func parallel(ctx context.Context, width int, items []int, f func(int) error) error {
 	work := make(chan int)
 	var (
 		mu    sync.Mutex
 		first error
 		wg    sync.WaitGroup
 	)
-	for range min(3, len(items)) {
+	for range min(width, len(items)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
