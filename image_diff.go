@@ -25,7 +25,9 @@ const mappedReadEnv = "_SANDBOX_MAPPED_READ"
 // sandbox that needs none. code is the re-run's exit status; it printed its
 // own error.
 func (d *DiffCmd) diffMapped(sb *layers.Sandbox) (code int, ran bool, err error) {
-	if os.Getenv(mappedReadEnv) == "1" && os.Getuid() == 0 {
+	if os.Getenv(mappedReadEnv) == "1" {
+		// The re-run. Not by its uid: that is the overflow ID until the
+		// parent has written the map, which WaitMapped waits for.
 		os.Unsetenv(mappedReadEnv)
 		userns.WaitMapped()
 		return 0, false, nil
