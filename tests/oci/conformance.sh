@@ -141,14 +141,16 @@ verdict() {
 	# The runtime's own error where it printed one (ours: "sandbox-runc:
 	# ...", runc's: msg="..."), else the first failed TAP line, else
 	# stderr's last line.
-	note=$(sed -n 's/^sandbox-runc: //p; s/.*level=error msg="\(.*\)"$/\1/p' "$err" | head -n1)
+	# (No pipe into head or grep -q: with pipefail, the writer's SIGPIPE
+	# would fail the pipe.)
+	note=$(sed -n 's/^sandbox-runc: //p; s/.*level=error msg="\(.*\)"$/\1/p' "$err" | sed -n 1p)
 	[ -n "$note" ] || note=$(grep -m1 '^not ok' "$tap" || true)
 	[ -n "$note" ] || note=$(grep -v '^\s*$' "$err" | tail -n1 || true)
 	note=$(printf '%s' "$note" | tr '|\t' '/ ' | cut -c1-110)
 	if [ "$code" = 124 ] || [ "$code" = 137 ]; then
 		printf 'fail\ttimeout; %s\n' "$note"
 	elif [ "$code" = 0 ] && grep -q '^ok' "$tap" && ! grep -q '^not ok' "$tap"; then
-		if grep '^ok' "$tap" | grep -qv '# SKIP'; then
+		if [ "$(grep '^ok' "$tap" | grep -vc '# SKIP')" -gt 0 ]; then
 			printf 'pass\t\n'
 		else
 			printf 'skip\t%s\n' "$(grep -m1 '# SKIP' "$tap" | sed 's/.*# SKIP *//' | cut -c1-110)"
