@@ -30,7 +30,8 @@
 # Verdicts: pass (the program exited 0, printed at least one "ok" and no "not
 # ok"), skip (every TAP line a SKIP), fail (anything else, including a
 # timeout of 120 s). The note is the runtime's error, or the first "not ok"
-# line, or the last line of stderr, or the exit status. The table is Markdown; -r picks the runtimes (default
+# line, or the first "error" of a YAML block, or the last line of stderr,
+# or the exit status. The table is Markdown; -r picks the runtimes (default
 # "runc sandbox-runc"); -k keeps the work directory (each test's TAP and
 # stderr under log/RUNTIME/TEST); TEST names (e.g. pidfile hostname) narrow
 # the run.
@@ -145,8 +146,10 @@ verdict() {
 	# would fail the pipe.)
 	note=$(sed -n 's/^sandbox-runc: //p; s/.*level=error msg="\(.*\)"$/\1/p' "$err" | sed -n 1p)
 	[ -n "$note" ] || note=$(grep -m1 '^not ok' "$tap" || true)
+	# Some programs report a failure only as an "error" in a YAML block.
+	[ -n "$note" ] || note=$(sed -n 's/^ *"error": "\([^"\\]*\).*/\1/p' "$tap" | sed -n 1p)
 	[ -n "$note" ] || note=$(grep -v '^\s*$' "$err" | tail -n1 || true)
-	[ -n "$note" ] || note="exit $code, no TAP line"
+	[ -n "$note" ] || note="exit $code, no test reported"
 	note=$(printf '%s' "$note" | tr '|\t' '/ ' | cut -c1-110)
 	if [ "$code" = 124 ] || [ "$code" = 137 ]; then
 		printf 'fail\ttimeout; %s\n' "$note"
