@@ -119,7 +119,7 @@ sed -i "s/$fix/lifecycleStatusMap[string(state.Status)]/" validation/util/test.g
 GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1
 echo "conformance.sh: building the suite (about a minute)" >&2
 CGO_ENABLED=0 go build -o runtimetest ./cmd/runtimetest
-mkdir -p "$work/tests"
+mkdir -p "$work/tests" "$work/tmp"
 go build -o "$work/tests/" ./validation/...
 
 tests=("$@")
@@ -173,7 +173,9 @@ for t in "${tests[@]}"; do
 		set +e
 		# As root of a user namespace with the user's sub-IDs; cwd holds
 		# runtimetest and the rootfs tarball, which the programs expect.
-		(cd "$work/rt" && RUNTIME=$work/bin/rt-$r timeout -k 5 120 \
+		# TMPDIR: the bundles the programs make (files of sub-IDs) go under
+		# $work, which the cleanup removes as root of the namespace.
+		(cd "$work/rt" && RUNTIME=$work/bin/rt-$r TMPDIR=$work/tmp timeout -k 5 120 \
 			unshare --map-auto --map-root-user "$work/tests/$t" >"$log/tap" 2>"$log/err" </dev/null)
 		code=$?
 		set -e
