@@ -26,16 +26,8 @@ var hostFeatures = feature.New(feature.Probes())
 // config.toml's runtime section does. No cgroup path (--cgroup ""), as
 // rootless containerd on cgroup v1 must. The exit status passes through
 // the shim; our lock-down is on inside; exec joins a running container.
-//
-// CI does not install containerd: where it is not installed, the test skips
-// even in must-work mode, saying so.
 func TestContainerd(t *testing.T) {
-	for _, p := range []string{"containerd", "ctr", "containerd-shim-runc-v2"} {
-		if _, err := exec.LookPath(p); err != nil {
-			t.Skipf("containerd is not installed (%s: %v; Debian: apt install containerd); CI does not install it", p, err)
-		}
-	}
-	requires(t, UserNS, Busybox)
+	requires(t, UserNS, Busybox, Containerd)
 	hostFeatures.Requires(t, feature.SubIDs)
 	b := bundle(t, []string{"true"}, nil)
 	dir := t.TempDir()

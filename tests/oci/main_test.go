@@ -56,6 +56,8 @@ const (
 	UserNS  Feature = "UserNS"  // unprivileged user namespaces
 	Busybox Feature = "Busybox" // a static busybox (Debian's busybox-static) for the rootfs
 	Podman  Feature = "Podman"  // podman and conmon, and XDG_RUNTIME_DIR
+	// Containerd: containerd, ctr and the runc shim (Debian's containerd).
+	Containerd Feature = "Containerd"
 )
 
 var features = feature.New(map[Feature]func() error{
@@ -82,6 +84,14 @@ var features = feature.New(map[Feature]func() error{
 				if _, err2 := os.Stat("/usr/libexec/podman/" + p); err2 != nil {
 					return err
 				}
+			}
+		}
+		return nil
+	},
+	Containerd: func() error {
+		for _, p := range []string{"containerd", "ctr", "containerd-shim-runc-v2"} {
+			if _, err := exec.LookPath(p); err != nil {
+				return fmt.Errorf("%w (Debian: apt install containerd)", err)
 			}
 		}
 		return nil

@@ -66,7 +66,7 @@ packages="systemd systemd-sysv dbus dbus-user-session libpam-systemd uidmap
 	fuse-overlayfs fuse3 kmod procps psmisc iproute2 util-linux bsdutils
 	python3-minimal ca-certificates passt slirp4netns bubblewrap zsh fish gcc
 	libc6-dev make busybox-static attr libcap2-bin file git patch xz-utils
-	podman ${SANDBOX_VM_PACKAGES:-}"
+	podman containerd ${SANDBOX_VM_PACKAGES:-}"
 # The block driver stack the initramfs loads, in dependency order (modules.dep).
 initrd_modules="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk"
 
