@@ -18,12 +18,12 @@ import (
 // filter differently:
 //   - flags, listenerPath and SCMP_ACT_NOTIFY are refused: the sandbox
 //     installs the filter itself and runs no seccomp agent;
-//   - an entry testing one argument twice is refused, because runc reads
-//     the tests as alternatives and libseccomp as all required;
 //   - errnoRet is refused on actions other than SCMP_ACT_ERRNO and
 //     SCMP_ACT_TRACE.
 //
-// Like runc, a syscall name that exists only on other architectures is
+// Like runc, an entry that tests one argument more than once means that any
+// one of its tests suffices, those on other arguments included (see
+// splitArgs); a syscall name that exists only on other architectures is
 // skipped (Docker's profile names them all in one list), SCMP_ACT_ERRNO
 // without errnoRet means EPERM, and SCMP_ACT_KILL kills the thread.
 // SCMP_ACT_TRACE is compiled as such: with no tracer, which is the usual
@@ -76,7 +76,7 @@ func convert(s *specs.LinuxSeccomp, entries []entry) (*Policy, error) {
 			return nil, err
 		}
 		if len(r.Syscalls) > 0 {
-			p.Rules = append(p.Rules, r)
+			p.Rules = append(p.Rules, splitArgs(r)...)
 		}
 	}
 	// What we accept compiles: the one limit left is the kernel's 4096
@@ -110,16 +110,11 @@ func rule(t *sysTable, e entry) (Rule, error) {
 			return r, fmt.Errorf("%s: unknown syscall %q", field, n)
 		}
 	}
-	var seen [maxArgs]bool
 	for j, a := range e.sc.Args {
 		path := fmt.Sprintf("%s.args[%d]", e.path, j)
 		if a.Index >= maxArgs {
 			return r, fmt.Errorf("%s.index: %d is out of range (0-%d)", path, a.Index, maxArgs-1)
 		}
-		if seen[a.Index] {
-			return r, fmt.Errorf("%s.index: argument %d is already tested in this entry; runc and libseccomp disagree on what that means, so split the entry", path, a.Index)
-		}
-		seen[a.Index] = true
 		op, err := operator(a.Op)
 		if err != nil {
 			return r, fmt.Errorf("%s.op: %w", path, err)
@@ -127,6 +122,31 @@ func rule(t *sysTable, e entry) (Rule, error) {
 		r.Args = append(r.Args, Arg{Index: a.Index, Op: op, Value: a.Value, ValueTwo: a.ValueTwo})
 	}
 	return r, nil
+}
+
+// splitArgs gives an entry's tests the meaning runc gives them, for runc
+// compatibility (profiles are written for runc, and runtime-tools' own
+// tests OR personality(2)'s argument 0 this way): when no argument is
+// tested twice, all tests must hold, one rule; when one is, runc adds each
+// test as a rule of its own to libseccomp, so any one test suffices, even
+// one on another argument (no cross product: {a0==1, a0==2, a1==3} is
+// a0==1 || a0==2 || a1==3). Rules with the same action tried in order are
+// that OR here.
+func splitArgs(r Rule) []Rule {
+	var seen [maxArgs]bool
+	twice := false
+	for _, a := range r.Args {
+		twice = twice || seen[a.Index]
+		seen[a.Index] = true
+	}
+	if !twice {
+		return []Rule{r}
+	}
+	rules := make([]Rule, len(r.Args))
+	for i, a := range r.Args {
+		rules[i] = Rule{Syscalls: r.Syscalls, Action: r.Action, Args: []Arg{a}}
+	}
+	return rules
 }
 
 func action(a specs.LinuxSeccompAction, errnoRet *uint, path, errnoPath string) (Action, error) {
@@ -196,7 +216,9 @@ func knownArch(a specs.Arch) bool {
 // Numbers without a name on the native architecture (or any number, for a
 // policy of another architecture) are written "#nr", which profile parsers
 // reject rather than skip. A rule testing one argument twice is written as
-// is, and ParseProfile refuses it (see FromSpec).
+// is; ParseProfile, like runc, reads it back as alternatives, any one test
+// sufficing (see splitArgs), so such a policy does not round-trip. Default
+// has none.
 func (p *Policy) Spec() *specs.LinuxSeccomp {
 	arch := p.arch()
 	s := &specs.LinuxSeccomp{Architectures: []specs.Arch{specs.Arch(arch.String())}}
