@@ -19,7 +19,7 @@ func mountPlan(s *specs.Spec, bundle, rootfs string) ([]userns.Mount, error) {
 	// Read-write first even for root.readonly: the mount points are made
 	// in it, and init makes it read-only last (Config.ReadOnlyRoot).
 	plan := []userns.Mount{{Kind: userns.Bind, Src: rootfs, Dst: "/"}}
-	hasDev := false
+	dev := -1 // the Dev step's index in plan
 	for i, m := range s.Mounts {
 		dst := m.Destination
 		if strings.ContainsAny(dst, "\x00\n") {
@@ -31,6 +31,11 @@ func mountPlan(s *specs.Spec, bundle, rootfs string) ([]userns.Mount, error) {
 			typ = "bind"
 		}
 		ro := slices.Contains(m.Options, "ro")
+		// A new filesystem's source is a label that mountinfo shows
+		// (runc passes it to mount(2) as is).
+		if typ != "bind" && strings.ContainsAny(m.Source, "\x00\n") {
+			return nil, fmt.Errorf("mounts[%d] (%s): source %q holds a NUL or newline", i, dst, m.Source)
+		}
 		switch typ {
 		case "bind":
 			src, err := hostPath(bundle, m.Source)
@@ -42,26 +47,27 @@ func mountPlan(s *specs.Spec, bundle, rootfs string) ([]userns.Mount, error) {
 			if dst == "/dev" {
 				// Our /dev: the harmless nodes bound from the host, a
 				// devpts of its own, shm (userns/child_dev.go).
-				plan = append(plan, userns.Mount{Kind: userns.Dev, Dst: dst})
-				hasDev = true
+				dev = len(plan)
+				plan = append(plan, userns.Mount{Kind: userns.Dev, Dst: dst, Source: m.Source})
 				continue
 			}
 			mode, err := tmpfsMode(m.Options)
 			if err != nil {
 				return nil, fmt.Errorf("mounts[%d] (%s): %w", i, dst, err)
 			}
-			plan = append(plan, userns.Mount{Kind: userns.Tmpfs, Dst: dst, Mode: mode})
+			plan = append(plan, userns.Mount{Kind: userns.Tmpfs, Dst: dst, Mode: mode, Source: m.Source})
 		case "proc":
-			plan = append(plan, userns.Mount{Kind: userns.Proc, Dst: dst})
+			plan = append(plan, userns.Mount{Kind: userns.Proc, Dst: dst, Source: m.Source})
 		case "sysfs":
-			plan = append(plan, userns.Mount{Kind: userns.Sysfs, Dst: dst})
+			plan = append(plan, userns.Mount{Kind: userns.Sysfs, Dst: dst, Source: m.Source})
 		case "mqueue":
-			plan = append(plan, userns.Mount{Kind: userns.Mqueue, Dst: dst})
+			plan = append(plan, userns.Mount{Kind: userns.Mqueue, Dst: dst, Source: m.Source})
 		case "devpts":
-			if !hasDev || dst != "/dev/pts" {
+			if dev < 0 || dst != "/dev/pts" {
 				return nil, fmt.Errorf("mounts[%d]: devpts goes on /dev/pts, after a tmpfs on /dev", i)
 			}
-			// The /dev step made it, a new instance.
+			// The /dev step makes it, a new instance.
+			plan[dev].PtsSource = m.Source
 		case "cgroup", "cgroup2":
 			// No cgroup tree is given to the container yet: its
 			// /sys/fs/cgroup stays what sysfs shows (empty).

@@ -12,16 +12,16 @@ import (
 // bind keeps the host mount's permission to open devices.
 var devNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 
-// makeDev builds a minimal /dev at dst: a tmpfs holding the device nodes above,
-// a new devpts instance (so the sandbox cannot reach the host's ptys), /dev/shm
-// and the usual symlinks.
-func makeDev(dst, shmSize string) error {
-	dev, err := newFS("tmpfs", map[string]string{"mode": "755"}, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC)
+// makeDev builds a minimal /dev at m.Dst: a tmpfs holding the device nodes
+// above, a new devpts instance (so the sandbox cannot reach the host's ptys),
+// /dev/shm and the usual symlinks.
+func makeDev(m Mount, shmSize string) error {
+	dev, err := newFS("tmpfs", withSource(map[string]string{"mode": "755"}, m.Source), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC)
 	if err != nil {
 		return err
 	}
 	defer unix.Close(dev)
-	if err := attach(dev, dst, true); err != nil {
+	if err := attach(dev, m.Dst, true); err != nil {
 		return err
 	}
 	// dev now names the attached tmpfs's root: everything below is made
@@ -41,7 +41,7 @@ func makeDev(dst, shmSize string) error {
 		}
 	}
 	if err := subMount(dev, "pts", "devpts",
-		map[string]string{"newinstance": "", "ptmxmode": "0666", "mode": "0620"},
+		withSource(map[string]string{"newinstance": "", "ptmxmode": "0666", "mode": "0620"}, m.PtsSource),
 		unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC); err != nil {
 		return err
 	}

@@ -128,12 +128,12 @@ func apply(m Mount, cfg *Config) error {
 	case Bind:
 		return bind(m)
 	case Tmpfs:
-		return attachNew("tmpfs", tmpfsOpts(fmt.Sprintf("%o", m.Mode), cfg.TmpSize),
+		return attachNew("tmpfs", withSource(tmpfsOpts(fmt.Sprintf("%o", m.Mode), cfg.TmpSize), m.Source),
 			unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV, m.Dst)
 	case Proc:
-		return attachNew("proc", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, m.Dst)
+		return attachNew("proc", withSource(nil, m.Source), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, m.Dst)
 	case Dev:
-		return makeDev(m.Dst, cfg.TmpSize)
+		return makeDev(m, cfg.TmpSize)
 	case Overlay:
 		return overlay(m, cfg.FuseOverlayfs)
 	case Hide:
@@ -143,7 +143,7 @@ func apply(m Mount, cfg *Config) error {
 	case File:
 		return fileMount(m)
 	case Mqueue:
-		return attachNew("mqueue", nil, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, m.Dst)
+		return attachNew("mqueue", withSource(nil, m.Source), unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC, m.Dst)
 	case Sysfs:
 		return sysfs(m)
 	case Mask:
@@ -170,6 +170,21 @@ func bind(m Mount) error {
 		}
 	}
 	return attach(tree, m.Dst, st.IsDir())
+}
+
+// withSource adds a new filesystem's source label to its options: fsconfig's
+// "source" key, which the VFS takes for every filesystem. runtime-tools'
+// runtimetest finds an OCI mount in mountinfo by destination, type and
+// source.
+func withSource(opts map[string]string, src string) map[string]string {
+	if src == "" {
+		return opts
+	}
+	if opts == nil {
+		opts = map[string]string{}
+	}
+	opts["source"] = src
+	return opts
 }
 
 // attachNew creates a filesystem detached and attaches it at dst.

@@ -15,7 +15,7 @@ import (
 // the host's network (the config asked for no network namespace), the
 // host's /sys is bound read-only instead, as runc does rootless.
 func sysfs(m Mount) error {
-	mnt, err := newFS("sysfs", nil,
+	mnt, err := newFS("sysfs", withSource(nil, m.Source),
 		unix.MOUNT_ATTR_RDONLY|unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NODEV|unix.MOUNT_ATTR_NOEXEC)
 	if errors.Is(err, unix.EPERM) {
 		return bind(Mount{Kind: Bind, Src: "/sys", Dst: m.Dst, ReadOnly: true})

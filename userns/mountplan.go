@@ -53,6 +53,11 @@ type Mount struct {
 	Dst      string    `json:"dst"`           // path inside the sandbox
 	ReadOnly bool      `json:"ro,omitempty"`
 	Mode     uint32    `json:"mode,omitempty"` // for Tmpfs
+	// Source is what a new filesystem (Tmpfs, Proc, Sysfs, Mqueue, Dev's
+	// tmpfs) shows as its source in mountinfo, a label only (an OCI
+	// mount's source; "none" when empty). PtsSource is Dev's devpts's.
+	Source    string `json:"source,omitempty"`
+	PtsSource string `json:"ptsSource,omitempty"`
 	// Optional steps are skipped when Src is missing (a host path that may not exist).
 	Optional bool `json:"optional,omitempty"`
 	// FromFlag marks the user's own --ro/--rw/--tmpfs steps.

@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,35 @@ func TestCwdInsideRoot(t *testing.T) {
 	r := rt(t, t.TempDir(), "run", "--bundle", b, "cwd")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "/work\n") {
 		t.Fatalf("run: exit %d, stdout %q, stderr %s; want /work inside the root", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestMountSources: a new filesystem shows the config's source in
+// mountinfo, as with runc; runtime-tools' runtimetest finds each mount by
+// destination, type and source.
+func TestMountSources(t *testing.T) {
+	b := bundle(t, []string{"cat", "/proc/self/mountinfo"}, func(cfg map[string]any) {
+		cfg["mounts"].([]any)[6].(map[string]any)["source"] = "scratch"
+	})
+	r := rt(t, t.TempDir(), "run", "--bundle", b, "src")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	got := map[string][]string{} // mount point -> "type source", in order
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		f := strings.Fields(line)
+		i := slices.Index(f, "-")
+		if len(f) < 5 || i < 0 || len(f) < i+3 {
+			t.Fatalf("mountinfo line %q", line)
+		}
+		got[f[4]] = append(got[f[4]], f[i+1]+" "+f[i+2])
+	}
+	for dst, want := range map[string]string{
+		"/proc": "proc proc", "/dev": "tmpfs tmpfs", "/dev/pts": "devpts devpts", "/dev/shm": "tmpfs shm",
+		"/dev/mqueue": "mqueue mqueue", "/sys": "sysfs sysfs", "/tmp": "tmpfs scratch",
+	} {
+		if !slices.Contains(got[dst], want) {
+			t.Errorf("%s: mountinfo shows %q, want %q among them\n%s", dst, got[dst], want, r.stdout)
+		}
 	}
 }
