@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -69,6 +70,7 @@ func plan(s *specs.Spec, bundle string) (*userns.Spec, string, error) {
 		// The manager (podman, the shim) decides when to kill: init
 		// never escalates a SIGTERM by itself.
 		StopTimeout: -1,
+		BuildFsID:   buildFsID(maps),
 	}
 	if err := process(&cfg, s.Process, maps.KeepSetgroups); err != nil {
 		return nil, "", err
@@ -186,6 +188,25 @@ func idMaps(asked bool, uids, gids []specs.LinuxIDMapping) (userns.IDMaps, error
 		return m, fmt.Errorf("linux.uidMappings: several IDs need newuidmap and newgidmap (apt install uidmap): %w", err)
 	}
 	return m, nil
+}
+
+// buildFsID is whom init creates files as while it builds the root: the
+// container's root, when the maps leave out our own uid or gid (init runs
+// as them, unmapped) but map root; else nil, init's own IDs.
+func buildFsID(m userns.IDMaps) *[2]uint32 {
+	inside := func(l []idmap.Mapping, id uint32) bool {
+		return slices.ContainsFunc(l, func(e idmap.Mapping) bool { return id >= e.Inside && id-e.Inside < e.Count })
+	}
+	outside := func(l []idmap.Mapping, id uint32) bool {
+		return slices.ContainsFunc(l, func(e idmap.Mapping) bool { return id >= e.Outside && id-e.Outside < e.Count })
+	}
+	if outside(m.UID, uint32(os.Getuid())) && outside(m.GID, uint32(os.Getgid())) {
+		return nil
+	}
+	if !inside(m.UID, 0) || !inside(m.GID, 0) {
+		return nil
+	}
+	return &[2]uint32{0, 0}
 }
 
 func toMappings(l []specs.LinuxIDMapping) []idmap.Mapping {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -30,12 +31,47 @@ const (
 // written (files created on a tmpfs need a mapped owner).
 func setupRoot(cfg *Config, log *slog.Logger) (host int, err error) {
 	host = -1
-	err = buildRoot(cfg, log, &host)
+	if id := cfg.BuildFsID; id != nil {
+		err = buildAs(*id, func() error { return buildRoot(cfg, log, &host) })
+	} else {
+		err = buildRoot(cfg, log, &host)
+	}
 	if err != nil && host >= 0 {
 		unix.Close(host)
 		host = -1
 	}
 	return host, err
+}
+
+// buildAs runs build on a thread of its own that creates files as id
+// (fsuid and fsgid, inside). Init's own IDs are unmapped in its user
+// namespace when the config's maps leave out the runtime's (runc allows
+// that, and runtime-tools tests it): the kernel then refuses every file
+// init creates in the sandbox's own filesystems (the base tmpfs, /dev) with
+// EOVERFLOW. The host paths the build reads (bind sources) must then be
+// reachable by that ID, as with runc, whose init becomes root of the
+// namespace (nsexec's setresuid(0, 0, 0)). Only this thread changes: init
+// keeps its own IDs, which own the host's runtime state and cgroup. The
+// thread ends with build, since an unmapped ID cannot be set back.
+func buildAs(id [2]uint32, build func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread exits with the goroutine. It shares
+		// init's mount namespace, root and working directory (Go threads
+		// share the fs struct), so build's mounts and pivot_root are init's.
+		runtime.LockOSThread()
+		// setfsuid reports no error: the value is read back to check.
+		_, _ = unix.SetfsuidRetUid(int(id[0]))
+		_, _ = unix.SetfsgidRetGid(int(id[1]))
+		u, _ := unix.SetfsuidRetUid(-1)
+		g, _ := unix.SetfsgidRetGid(-1)
+		if u != int(id[0]) || g != int(id[1]) {
+			done <- fmt.Errorf("create files as %d:%d: setfsuid/setfsgid refused (%d:%d)", id[0], id[1], u, g)
+			return
+		}
+		done <- build()
+	}()
+	return <-done
 }
 
 func buildRoot(cfg *Config, log *slog.Logger, host *int) error {

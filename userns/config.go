@@ -108,6 +108,11 @@ type Config struct {
 	// Sysctl: /proc/sys paths (net/ipv4/ping_group_range) and values of
 	// the sandbox's own namespaces, written by init before its mounts.
 	Sysctl map[string]string `json:"sysctl,omitempty"`
+	// BuildFsID, when set, is the uid and gid (inside) that init's mount
+	// thread creates files as while it builds the root: for ID maps that
+	// leave out the runtime's own IDs, which have no owner to give a new
+	// file in the sandbox's filesystems (EOVERFLOW). See buildAs.
+	BuildFsID *[2]uint32 `json:"buildFsID,omitempty"`
 	// ReadOnlyRoot makes the new root's own mount read-only once every
 	// mount of the plan is in place (mount points may be created first).
 	ReadOnlyRoot bool `json:"readOnlyRoot,omitempty"`

@@ -1,9 +1,15 @@
 package oci
 
 import (
+	"os"
+	"os/user"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"sandbox/tests/feature"
 )
 
 // TestConfigHonoured: what config.json asks of the container is what the
@@ -88,4 +94,56 @@ func TestMountSources(t *testing.T) {
 			t.Errorf("%s: mountinfo shows %q, want %q among them\n%s", dst, got[dst], want, r.stdout)
 		}
 	}
+}
+
+// TestMapsWithoutRuntimeID: config.json's ID maps may leave out the
+// runtime's own IDs (sub-IDs only, as runtime-tools' linux_uid_mappings
+// and linux_ns_nopath ask); init then builds the root as the container's
+// root, where its own IDs have no owner to give a new file (mkdir failed
+// with EOVERFLOW); the runtime keeps its own IDs for the rest.
+func TestMapsWithoutRuntimeID(t *testing.T) {
+	hostFeatures.Requires(t, feature.SubIDs)
+	uid, gid := firstSubID(t, "/etc/subuid"), firstSubID(t, "/etc/subgid")
+	b := bundle(t, []string{"sh", "-c", "id -u; id -g; touch /tmp/x && echo tmp-ok; ls -d /dev/pts"}, func(cfg map[string]any) {
+		lin := cfg["linux"].(map[string]any)
+		lin["uidMappings"] = []map[string]any{{"containerID": 0, "hostID": uid, "size": 1000}}
+		lin["gidMappings"] = []map[string]any{{"containerID": 0, "hostID": gid, "size": 1000}}
+	})
+	// The container's root reads the rootfs, as with runc: the test's
+	// directories are the user's, 0700.
+	for _, d := range []string{filepath.Dir(b), b} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := rt(t, t.TempDir(), "run", "--bundle", b, "maps")
+	if r.code != 0 || r.stdout != "0\n0\ntmp-ok\n/dev/pts\n" {
+		t.Fatalf("run: exit %d\nstdout: %q\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// firstSubID is the start of the user's first range in an /etc/subuid
+// style file.
+func firstSubID(t *testing.T, path string) int {
+	t.Helper()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(strings.TrimSpace(line), ":")
+		if len(f) == 3 && (f[0] == u.Username || f[0] == u.Uid) {
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				t.Fatalf("%s: %q", path, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("%s: no range for %s", path, u.Username)
+	return 0
 }
