@@ -2,6 +2,7 @@ package tests
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,25 +10,38 @@ import (
 	"testing"
 )
 
-// sandboxUnits lists the sandbox-* units the user manager knows.
-func sandboxUnits(t *testing.T) []string {
+// sandboxUnits lists the user manager's sandbox-* units of the sandbox
+// processes pids (a scope is named sandbox-PID-*): other packages' tests run
+// beside these ones, with scopes of their own.
+func sandboxUnits(t *testing.T, pids ...int) []string {
 	t.Helper()
+	if len(pids) == 0 {
+		t.Fatal("sandboxUnits: no sandbox PID given")
+	}
 	out, err := exec.Command("systemctl", "--user", "list-units", "--all", "--plain", "--no-legend", "sandbox-*").Output()
 	if err != nil {
 		t.Fatalf("systemctl --user list-units: %v", err)
 	}
 	var units []string
 	for _, l := range lines(string(out)) {
-		if f := strings.Fields(l); len(f) > 0 {
-			units = append(units, f[0])
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		for _, pid := range pids {
+			if strings.HasPrefix(f[0], fmt.Sprintf("sandbox-%d-", pid)) {
+				units = append(units, f[0])
+			}
 		}
 	}
 	return units
 }
 
-func noUnitsLeft(t *testing.T) {
+// noUnitsLeft waits until the sandbox processes pids have no unit left in
+// the user manager.
+func noUnitsLeft(t *testing.T, pids ...int) {
 	t.Helper()
-	waitFor(t, func() bool { return len(sandboxUnits(t)) == 0 }, "no sandbox-* unit left in the user manager")
+	waitFor(t, func() bool { return len(sandboxUnits(t, pids...)) == 0 }, "no sandbox-* unit of the test's left in the user manager")
 }
 
 // A scope holds the sandbox: Delegate=yes reads back over D-Bus, the command
@@ -45,7 +59,7 @@ func TestCgroupScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil }, "the command to start")
-	units := sandboxUnits(t)
+	units := sandboxUnits(t, cmd.Process.Pid)
 	if len(units) != 1 || !strings.HasSuffix(units[0], ".scope") {
 		_ = cmd.Process.Kill()
 		t.Fatalf("want one sandbox-*.scope while running, got %q", units)
@@ -66,7 +80,7 @@ func TestCgroupScope(t *testing.T) {
 	if !strings.Contains(out.String(), "cgroup.") {
 		t.Errorf("/sys/fs/cgroup inside is not the sandbox's cgroup2 tree:\n%s", out.String())
 	}
-	noUnitsLeft(t)
+	noUnitsLeft(t, cmd.Process.Pid)
 	cg := strings.TrimPrefix(strings.TrimSpace(strings.Split(string(props), "\n")[1]), "ControlGroup=")
 	if cg != "" {
 		if _, err := os.Stat(filepath.Join(cgroup2Root(), cg)); err == nil {
@@ -83,6 +97,7 @@ func TestCgroupLimitRefused(t *testing.T) {
 	// Which controllers does a delegated scope get here?
 	probe := sandbox(t, dir, nil, "--cgroup", "systemd", "--", "cat", "/sys/fs/cgroup/cgroup.controllers")
 	have := strings.Fields(probe.stdout)
+	pids := []int{probe.pid}
 	for _, c := range []struct{ flag, val, ctrl string }{
 		{"--memory", "64M", "memory"}, {"--pids", "50", "pids"}, {"--cpus", "0.5", "cpu"}, {"--io-weight", "100", "io"},
 	} {
@@ -90,6 +105,7 @@ func TestCgroupLimitRefused(t *testing.T) {
 			continue // delegated here: enforcement tests cover it
 		}
 		r := sandbox(t, dir, nil, c.flag, c.val, "--", "touch", "ran")
+		pids = append(pids, r.pid)
 		if r.code != 125 || !strings.Contains(r.stderr, c.ctrl) || len(lines(r.stderr)) != 1 {
 			t.Errorf("%s %s without the %s controller: exit %d, stderr %q; want 125 and one line naming it", c.flag, c.val, c.ctrl, r.code, r.stderr)
 		}
@@ -97,7 +113,7 @@ func TestCgroupLimitRefused(t *testing.T) {
 			t.Fatalf("%s: the command ran although its limit could not be enforced", c.flag)
 		}
 	}
-	noUnitsLeft(t)
+	noUnitsLeft(t, pids...)
 }
 
 func contains(list []string, s string) bool {
@@ -139,12 +155,12 @@ func TestCgroupCleanupAfterSIGKILL(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil }, "the command to start")
-	if len(sandboxUnits(t)) != 1 {
+	if len(sandboxUnits(t, cmd.Process.Pid)) != 1 {
 		t.Fatalf("no scope while running")
 	}
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
-	noUnitsLeft(t)
+	noUnitsLeft(t, cmd.Process.Pid)
 }
 
 func TestStatsAndReport(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,10 +59,12 @@ func TestEnforceMemoryOOM(t *testing.T) {
 	requiresControllers(t, "memory")
 	dir := workdir(t)
 	rep := filepath.Join(dir, "r.json")
+	var pids []int
 	for i := range 10 {
 		start := time.Now()
 		r := sandbox(t, dir, nil, "--memory", "32M", "--memory-swap", "0", "--stats", "--report", rep,
 			"--", "sh", "-c", "x=a; while :; do x=$x$x; done")
+		pids = append(pids, r.pid)
 		got := readReport(t, rep)
 		if r.code != 137 || !strings.Contains(r.stderr, "sandbox: command killed: out of memory (limit 32M)\n") ||
 			!strings.Contains(r.stderr, "oom kills ") || got.OOMKills < 1 || !got.FromCgroup {
@@ -74,7 +75,7 @@ func TestEnforceMemoryOOM(t *testing.T) {
 			t.Errorf("run %d: memory_peak_bytes %d from %q; want the scope's, at most 32M", i+1, p, got.MemorySource)
 		}
 	}
-	noUnitsLeft(t)
+	noUnitsLeft(t, pids...)
 }
 
 // What the command writes to its /tmp (a tmpfs) is memory, and counts.
@@ -202,7 +203,7 @@ func TestEnforcePids(t *testing.T) {
 	for _, pid := range pidsWithArg(t, mark) {
 		t.Errorf("process %d of the bomb is left after the sandbox exited", pid)
 	}
-	noUnitsLeft(t)
+	noUnitsLeft(t, cmd.Process.Pid)
 }
 
 // pidsWithArg lists the host's processes with arg among their arguments.
@@ -265,7 +266,7 @@ func TestEnforceIOWeight(t *testing.T) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil }, "the command to start")
-	units := sandboxUnits(t)
+	units := sandboxUnits(t, cmd.Process.Pid)
 	if len(units) != 1 {
 		t.Fatalf("want one sandbox scope, got %q", units)
 	}
@@ -330,18 +331,16 @@ func TestEnforceDaemonInScope(t *testing.T) {
 	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(dir, "started")); return err == nil }, "the command to start")
 	var daemon []int
 	waitFor(t, func() bool { daemon = pidsWithArg(t, secs); return len(daemon) == 1 }, "the daemon to start")
-	units := sandboxUnits(t)
+	units := sandboxUnits(t, cmd.Process.Pid)
 	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", daemon[0]))
-	// Other packages' tests (tests/escape) run beside this one and have
-	// scopes of their own: the daemon's must be one of the sandbox scopes.
-	if !slices.ContainsFunc(units, func(u string) bool { return strings.Contains(string(cg), "/"+u+"/") }) {
+	if len(units) != 1 || !strings.Contains(string(cg), "/"+units[0]+"/") {
 		t.Errorf("daemon %d is in cgroup %q, want inside the scope %q", daemon[0], cg, units)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("sandbox: %v", err)
 	}
 	waitFor(t, func() bool { return len(pidsWithArg(t, secs)) == 0 }, "the daemon to end with the sandbox")
-	noUnitsLeft(t)
+	noUnitsLeft(t, cmd.Process.Pid)
 }
 
 // The limit holds from the command's first instruction: init starts the

@@ -108,5 +108,5 @@ func runFor(t *testing.T, limit time.Duration, env []string, args ...string) res
 		<-done
 		t.Fatalf("sandbox %q: timed out after %v; stderr: %s", args, limit, errb.String())
 	}
-	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode(), cmd.Process.Pid}
 }

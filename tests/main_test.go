@@ -66,6 +66,7 @@ func TestMain(m *testing.M) {
 type result struct {
 	stdout, stderr string
 	code           int
+	pid            int // sandbox's: its scope is named sandbox-PID-*
 }
 
 // sandbox runs the binary with args in dir (a fresh work directory when empty)
@@ -92,7 +93,7 @@ func sandbox(t *testing.T, dir string, env []string, args ...string) result {
 		<-done
 		t.Fatalf("sandbox %q: timed out; stderr: %s", args, errb.String())
 	}
-	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode(), cmd.Process.Pid}
 }
 
 // must runs sandbox and fails the test unless the command exits 0.

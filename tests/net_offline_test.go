@@ -46,7 +46,7 @@ func offline(t *testing.T, env []string, setup string, argv ...string) result {
 		<-done
 		t.Fatalf("%q: timed out; stderr: %s", argv, errb.String())
 	}
-	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode(), cmd.Process.Pid}
 }
 
 // On a host without a default route, pasta refuses to start ("No external

@@ -34,5 +34,5 @@ func inOwnMountNS(t *testing.T, dir, script string, env ...string) result {
 	if cmd.ProcessState.ExitCode() == 99 {
 		t.Skipf("requires the mount in a user namespace: %s", errb.String())
 	}
-	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode()}
+	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode(), cmd.Process.Pid}
 }
