@@ -23,6 +23,11 @@ func process(cfg *userns.Config, p *specs.Process, setgroups bool) error {
 	// Resolved by init inside the root only (userns/child_workdir.go).
 	cfg.Dir = p.Cwd
 	cfg.UID, cfg.GID = p.User.UID, p.User.GID
+	// Exactly additionalGids, none if it is empty, as runc sets them:
+	// init's own supplementary groups (root's, as podman runs us) are not
+	// the command's. Where setgroups is denied (a user namespace of one
+	// ID), init has no other group to pass on.
+	cfg.SetGroups = setgroups
 	if len(p.User.AdditionalGids) > 0 {
 		if !setgroups {
 			return errors.New("process.user.additionalGids: a user namespace of one ID denies setgroups; run as root of a user namespace with all the IDs (as podman does)")

@@ -58,6 +58,7 @@ func procAttr(cfg *Config) *syscall.ProcAttr {
 		// The OCI runtime and image runs ask, only where setgroups is allowed.
 		sys.Credential.Groups, sys.Credential.NoSetGroups = cfg.Groups, false
 	}
+	sys.AmbientCaps = ambientCaps(cfg.Caps, cfg.UID)
 	if isControllingTTY(0) {
 		// A shell's job: its own process group in the terminal's foreground,
 		// so ^C and ^Z reach the command alone, and `bash` gets job control.
@@ -151,6 +152,25 @@ func setCaps(set CapSet, root bool) error {
 		}
 	}
 	return nil
+}
+
+// ambientCaps is what the fork raises in its ambient set after its setuid,
+// for a non-root command: leaving ID 0 there clears the ambient set that
+// setCaps raised (capabilities(7)), so with init root (sandbox-runc as
+// podman runs it) a non-root process.user kept no capability at all. Go's
+// child keeps the permitted set across setuid (PR_SET_KEEPCAPS) and raises
+// these again; they are within what setCaps left permitted.
+func ambientCaps(set CapSet, uid uint32) []uintptr {
+	if uid == 0 {
+		return nil
+	}
+	var caps []uintptr
+	for c := 0; c <= unix.CAP_LAST_CAP; c++ {
+		if set&(1<<c) != 0 {
+			caps = append(caps, uintptr(c))
+		}
+	}
+	return caps
 }
 
 // setRlimits sets the OCI config's limits on init, whose fork the command

@@ -213,6 +213,7 @@ func (d *door) forkExec(req *ExecRequest, stdio []int) (*execProc, int, int, err
 		return fail(125, fmt.Errorf("exec: lock down: %w", err))
 	}
 	attr := execAttr(req, files, len(req.Groups) > 0 || d.cfg.SetGroups)
+	attr.Sys.AmbientCaps = ambientCaps(req.Caps&d.cfg.Caps, req.UID)
 	p, err := d.execs.start(func() (int, error) {
 		// The process starts in a directory init resolved inside the
 		// root, never in a path the kernel would resolve again (a chdir

@@ -1,13 +1,16 @@
 package oci
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"sandbox/tests/feature"
 )
@@ -146,4 +149,58 @@ func firstSubID(t *testing.T, path string) int {
 	}
 	t.Fatalf("%s: no range for %s", path, u.Username)
 	return 0
+}
+
+// TestNonRootUser: run as podman runs it (root of a user namespace with the
+// user's sub-IDs, no user namespace in config.json), a non-root
+// process.user keeps the capabilities it is given (Go's fork cleared the
+// ambient set as it left ID 0) and gets exactly additionalGids, not init's
+// group 0; exec alike.
+func TestNonRootUser(t *testing.T) {
+	hostFeatures.Requires(t, feature.SubIDs)
+	script := "grep -E 'Cap(Eff|Amb)' /proc/self/status; id -G"
+	b := bundle(t, []string{"sh", "-c", script}, func(cfg map[string]any) {
+		cfg["process"].(map[string]any)["user"] = map[string]any{"uid": 1000, "gid": 1000}
+		lin := cfg["linux"].(map[string]any)
+		delete(lin, "uidMappings")
+		delete(lin, "gidMappings")
+		lin["namespaces"] = []map[string]any{{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}}
+	})
+	root := t.TempDir()
+	asRoot := func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "unshare", append([]string{"--map-auto", "--map-root-user", runtime, "--root", root}, args...)...)
+		// Files, not pipes: a detached init holds its stdio open.
+		dir := t.TempDir()
+		out, err := os.Create(filepath.Join(dir, "stdout"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		errf, err := os.Create(filepath.Join(dir, "stderr"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer errf.Close()
+		cmd.Stdout, cmd.Stderr = out, errf
+		err = cmd.Run()
+		data, _ := os.ReadFile(out.Name())
+		if err != nil {
+			msg, _ := os.ReadFile(errf.Name())
+			t.Fatalf("sandbox-runc %q: %v\nstdout: %s\nstderr: %s", args, err, data, msg)
+		}
+		return string(data)
+	}
+	want := "CapEff:\t0000000000000420\nCapAmb:\t0000000000000420\n1000\n" // CAP_KILL, CAP_NET_BIND_SERVICE
+	if got := asRoot("run", "--bundle", b, "user"); got != want {
+		t.Errorf("run: got %q, want %q", got, want)
+	}
+	t.Cleanup(func() { asRoot("delete", "--force", "user2") })
+	rewrite(t, b, func(cfg map[string]any) { cfg["process"].(map[string]any)["args"] = []string{"sleep", "60"} })
+	asRoot("run", "--detach", "--bundle", b, "user2")
+	if got := asRoot("exec", "--user", "1000:1000", "user2", "sh", "-c", script); got != want {
+		t.Errorf("exec: got %q, want %q", got, want)
+	}
 }
