@@ -72,7 +72,7 @@ func plan(s *specs.Spec, bundle string) (*userns.Spec, string, error) {
 		StopTimeout: -1,
 		BuildFsID:   buildFsID(maps),
 	}
-	if err := process(&cfg, s.Process, maps.KeepSetgroups); err != nil {
+	if err := process(&cfg, s.Process, maps.KeepSetgroups && setgroupsAllowed()); err != nil {
 		return nil, "", err
 	}
 	if cfg.Sysctl, err = sysctls(lin.Sysctl); err != nil {
@@ -188,6 +188,14 @@ func idMaps(asked bool, uids, gids []specs.LinuxIDMapping) (userns.IDMaps, error
 		return m, fmt.Errorf("linux.uidMappings: several IDs need newuidmap and newgidmap (apt install uidmap): %w", err)
 	}
 	return m, nil
+}
+
+// setgroupsAllowed says whether our user namespace lets setgroups(2)
+// through, which the container's nested one inherits: root of a namespace
+// made by `unshare -r` (one ID) has it denied, podman's (the sub-IDs) not.
+func setgroupsAllowed() bool {
+	b, err := os.ReadFile("/proc/self/setgroups")
+	return err == nil && strings.TrimSpace(string(b)) == "allow"
 }
 
 // buildFsID is whom init creates files as while it builds the root: the
