@@ -3,7 +3,6 @@ package seccomp
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -70,14 +69,12 @@ func ParseProfile(data []byte) (*Policy, error) {
 		return nil, fmt.Errorf("decode seccomp profile: %w", err)
 	}
 	s := pr.LinuxSeccomp
-	if s.DefaultErrnoRet == nil && pr.DefaultErrno != "" {
-		e, err := errnoNamed(pr.DefaultErrno, "defaultErrno")
+	if pr.DefaultErrno != "" {
+		e, err := errnoBoth(pr.DefaultErrno, s.DefaultErrnoRet, "defaultErrno", "defaultErrnoRet")
 		if err != nil {
 			return nil, err
 		}
 		s.DefaultErrnoRet = &e
-	} else if pr.DefaultErrno != "" {
-		return nil, errors.New("defaultErrno: give defaultErrno or defaultErrnoRet, not both")
 	}
 	for i, m := range pr.ArchMap {
 		for j, a := range append([]specs.Arch{m.Arch}, m.SubArches...) {
@@ -114,10 +111,7 @@ func dockerEntry(i int, c profileCall) (entry, bool, error) {
 		e.namesField, e.sc.Names = "name", []string{c.Name}
 	}
 	if c.Errno != "" {
-		if c.ErrnoRet != nil {
-			return e, false, fmt.Errorf("%s.errno: give errno or errnoRet, not both", e.path)
-		}
-		n, err := errnoNamed(c.Errno, e.path+".errno")
+		n, err := errnoBoth(c.Errno, c.ErrnoRet, e.path+".errno", "errnoRet")
 		if err != nil {
 			return e, false, err
 		}
@@ -196,6 +190,22 @@ func parseKernel(s string) (uint32, bool) {
 }
 
 // errnoNamed returns the number of an errno name such as "EPERM".
+// errnoBoth reads an errno given by name, and by number too where ret is
+// set: podman's own profile (/usr/share/containers/seccomp.json) gives
+// "defaultErrno": "ENOSYS" with "defaultErrnoRet": 38. The two must agree:
+// which one a runtime honours differs, so a profile that means two things
+// is refused.
+func errnoBoth(name string, ret *uint, path, retField string) (uint, error) {
+	n, err := errnoNamed(name, path)
+	if err != nil {
+		return 0, err
+	}
+	if ret != nil && *ret != n {
+		return 0, fmt.Errorf("%s: %s is %d, but %s says %d; give one, or the same", path, name, n, retField, *ret)
+	}
+	return n, nil
+}
+
 func errnoNamed(name, path string) (uint, error) {
 	for e := syscall.Errno(1); e <= maxErrno; e++ {
 		if unix.ErrnoName(e) == name {

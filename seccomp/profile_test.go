@@ -147,7 +147,8 @@ func TestParseErrors(t *testing.T) {
 		{`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": "read", "action": "SCMP_ACT_ALLOW"}]}`, "syscalls[0].names: expected an array, found a string"},
 		{`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read", 3], "action": "SCMP_ACT_ALLOW"}]}`, "syscalls[0].names[1]: expected a string, found a number"},
 		{`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "errnoRet": 1}]}`, "syscalls[0].errnoRet: only valid with SCMP_ACT_ERRNO"},
-		{`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errno": "EPERM", "errnoRet": 1}]}`, "syscalls[0].errno: give errno or errnoRet, not both"},
+		{`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO", "errno": "EPERM", "errnoRet": 2}]}`, "syscalls[0].errno: EPERM is 1, but errnoRet says 2; give one, or the same"},
+		{`{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrno": "ENOSYS", "defaultErrnoRet": 1}`, "defaultErrno: ENOSYS is 38, but defaultErrnoRet says 1; give one, or the same"},
 		{`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}`, "syscalls[0].args[0].index: 6 is out of range (0-5)"},
 		{`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1}]}]}`, "syscalls[0].args[0].op: missing"},
 		{`{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_XX"}]}]}`, `syscalls[0].args[0].op: unknown operator "SCMP_CMP_XX"`},
@@ -209,5 +210,20 @@ func TestParseTooBig(t *testing.T) {
 	_, err := ParseProfile([]byte(b.String()))
 	if err == nil || !strings.Contains(err.Error(), "4096") {
 		t.Fatalf("ParseProfile of a huge profile: got %v, want the instruction limit", err)
+	}
+}
+
+// An errno given both by name and by number, as podman's own profile
+// (/usr/share/containers/seccomp.json) gives its default, is read when the
+// two agree.
+func TestErrnoByNameAndNumber(t *testing.T) {
+	p, err := ParseProfile([]byte(`{"defaultAction": "SCMP_ACT_ERRNO", "defaultErrno": "ENOSYS", "defaultErrnoRet": 38,
+		"syscalls": [{"names": ["read", "write", "exit_group"], "action": "SCMP_ACT_ALLOW"},
+			{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errno": "EPERM", "errnoRet": 1}]}`))
+	if err != nil {
+		t.Fatalf("agreeing errno and errnoRet refused: %v", err)
+	}
+	if p == nil {
+		t.Fatal("no policy")
 	}
 }
