@@ -1,9 +1,7 @@
 package tests
 
 import (
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -85,28 +83,4 @@ func TestImageDebianAptInstall(t *testing.T) {
 	if r := sandbox(t, "", env, "ls"); strings.Contains(r.stdout, name) {
 		t.Errorf("ls after rm still lists %s: %q", name, r.stdout)
 	}
-}
-
-// runFor is sandbox with a time limit of its own (an import of a whole
-// distribution, an apt-get install from the mirror).
-func runFor(t *testing.T, limit time.Duration, env []string, args ...string) result {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = workdir(t)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sandbox: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(limit):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("sandbox %q: timed out after %v; stderr: %s", args, limit, errb.String())
-	}
-	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode(), cmd.Process.Pid}
 }

@@ -73,6 +73,18 @@ type result struct {
 // and waits at most 30 s.
 func sandbox(t *testing.T, dir string, env []string, args ...string) result {
 	t.Helper()
+	return runIn(t, dir, 30*time.Second, env, args...)
+}
+
+// runFor is sandbox with a time limit of its own (an import of a whole
+// distribution, an apt-get install from the mirror).
+func runFor(t *testing.T, limit time.Duration, env []string, args ...string) result {
+	t.Helper()
+	return runIn(t, "", limit, env, args...)
+}
+
+func runIn(t *testing.T, dir string, limit time.Duration, env []string, args ...string) result {
+	t.Helper()
 	if dir == "" {
 		dir = workdir(t)
 	}
@@ -88,10 +100,10 @@ func sandbox(t *testing.T, dir string, env []string, args ...string) result {
 	go func() { done <- cmd.Wait() }()
 	select {
 	case <-done:
-	case <-time.After(30 * time.Second):
+	case <-time.After(limit):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Fatalf("sandbox %q: timed out; stderr: %s", args, errb.String())
+		t.Fatalf("sandbox %q: timed out after %v; stderr: %s", args, limit, errb.String())
 	}
 	return result{out.String(), errb.String(), cmd.ProcessState.ExitCode(), cmd.Process.Pid}
 }

@@ -1,7 +1,6 @@
 package oci
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"os/user"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"sandbox/tests/feature"
 )
@@ -169,29 +167,11 @@ func TestNonRootUser(t *testing.T) {
 	root := t.TempDir()
 	asRoot := func(args ...string) string {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "unshare", append([]string{"--map-auto", "--map-root-user", runtime, "--root", root}, args...)...)
-		// Files, not pipes: a detached init holds its stdio open.
-		dir := t.TempDir()
-		out, err := os.Create(filepath.Join(dir, "stdout"))
-		if err != nil {
-			t.Fatal(err)
+		r := runFiles(t, exec.Command("unshare", append([]string{"--map-auto", "--map-root-user", runtime, "--root", root}, args...)...))
+		if r.code != 0 {
+			t.Fatalf("sandbox-runc %q: exit %d\nstdout: %s\nstderr: %s", args, r.code, r.stdout, r.stderr)
 		}
-		defer out.Close()
-		errf, err := os.Create(filepath.Join(dir, "stderr"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer errf.Close()
-		cmd.Stdout, cmd.Stderr = out, errf
-		err = cmd.Run()
-		data, _ := os.ReadFile(out.Name())
-		if err != nil {
-			msg, _ := os.ReadFile(errf.Name())
-			t.Fatalf("sandbox-runc %q: %v\nstdout: %s\nstderr: %s", args, err, data, msg)
-		}
-		return string(data)
+		return r.stdout
 	}
 	want := "CapEff:\t0000000000000420\nCapAmb:\t0000000000000420\n1000\n" // CAP_KILL, CAP_NET_BIND_SERVICE
 	if got := asRoot("run", "--bundle", b, "user"); got != want {

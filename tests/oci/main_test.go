@@ -181,10 +181,14 @@ type result struct {
 // rt runs sandbox-runc with the state under root, within 30 s.
 func rt(t *testing.T, root string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(runtime, append([]string{"--root", root}, args...)...)
-	// Files, not pipes: the container's init inherits create's stdio and
-	// outlives it, so a pipe would not close when create exits (conmon
-	// does not wait for one either).
+	return runFiles(t, exec.Command(runtime, append([]string{"--root", root}, args...)...))
+}
+
+// runFiles runs cmd within 30 s, its stdout and stderr in files, not pipes:
+// the container's init inherits create's stdio and outlives it, so a pipe
+// would not close when create exits (conmon does not wait for one either).
+func runFiles(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	dir := t.TempDir()
 	out, err := os.Create(filepath.Join(dir, "stdout"))
 	if err != nil {
@@ -198,7 +202,7 @@ func rt(t *testing.T, root string, args ...string) result {
 	defer errf.Close()
 	cmd.Stdout, cmd.Stderr = out, errf
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sandbox-runc: %v", err)
+		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
@@ -208,7 +212,7 @@ func rt(t *testing.T, root string, args ...string) result {
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
 		<-done
-		t.Fatalf("sandbox-runc %q: timed out; stderr: %s", args, read(errf))
+		t.Fatalf("%q: timed out; stderr: %s", cmd.Args, read(errf))
 	}
 	return result{read(out), read(errf), cmd.ProcessState.ExitCode()}
 }
