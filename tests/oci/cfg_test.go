@@ -219,6 +219,9 @@ func TestResourcesRootless(t *testing.T) {
 	}
 	for _, systemd := range []bool{false, true} {
 		t.Run(fmt.Sprint("systemd=", systemd), func(t *testing.T) {
+			if systemd {
+				hostFeatures.Requires(t, feature.UserBus)
+			}
 			b := bundle(t, []string{"sleep", "60"}, limits)
 			log := filepath.Join(t.TempDir(), "log.json")
 			args := []string{"--log", log, "--log-format", "json"}
