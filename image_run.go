@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/alecthomas/kong"
-
 	"sandbox/image"
 	"sandbox/layers"
 	"sandbox/quote"
@@ -164,12 +162,9 @@ func (r *RunCmd) imageHome(img *image.Image) string {
 
 // afterDashes reports that cmd is what followed the "--" of the command line
 // (kong drops it), not words kong took for the start of the command.
-func afterDashes(kctx *kong.Context, cmd []string) bool {
-	if kctx == nil {
-		return false
-	}
-	i := slices.Index(kctx.Args, "--")
-	return i >= 0 && slices.Equal(kctx.Args[i+1:], cmd)
+func afterDashes(args, cmd []string) bool {
+	i := slices.Index(args, "--")
+	return i >= 0 && slices.Equal(args[i+1:], cmd)
 }
 
 func parseEntrypoint(s string) []string {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,6 +65,16 @@ func (r *RunCmd) AfterApply(ctx *kong.Context) error {
 
 // Validate checks the flags that kong cannot.
 func (r *RunCmd) Validate(kctx *kong.Context) error {
+	var args []string
+	if kctx != nil {
+		args = kctx.Args
+	}
+	return r.validate(args)
+}
+
+// validate is Validate for the command line args (the one kong parsed, or
+// parseRunFast's).
+func (r *RunCmd) validate(args []string) error {
 	for _, id := range []struct {
 		name string
 		v    int64
@@ -75,6 +86,9 @@ func (r *RunCmd) Validate(kctx *kong.Context) error {
 	if r.StopTimeout < -1 {
 		return fmt.Errorf("--stop-timeout %d: want seconds (0 or more), or -1 to wait for ever", r.StopTimeout)
 	}
+	// kong reads each word as UTF-8 and turns a byte that is not into
+	// U+FFFD; the command's words go through as they were given.
+	r.Cmd = rawWords(args, r.Cmd)
 	// kong keeps the "--" in a passthrough argument when the command was
 	// named (`sandbox run -- make`); it is ours, not the user's.
 	if len(r.Cmd) > 0 && r.Cmd[0] == "--" {
@@ -84,7 +98,7 @@ func (r *RunCmd) Validate(kctx *kong.Context) error {
 	// of the command; no command starts with "-". But with --image, words
 	// after "--" may be arguments of the entrypoint (`--entrypoint sh -- -c
 	// CMD`); applyImage refuses them where the image has none.
-	if len(r.Cmd) > 0 && strings.HasPrefix(r.Cmd[0], "-") && (r.Image == "" || !afterDashes(kctx, r.Cmd)) {
+	if len(r.Cmd) > 0 && strings.HasPrefix(r.Cmd[0], "-") && (r.Image == "" || !afterDashes(args, r.Cmd)) {
 		return fmt.Errorf("unknown flag %s", r.Cmd[0])
 	}
 	if len(r.Cmd) == 0 && r.Image == "" || len(r.Cmd) > 0 && r.Cmd[0] == "" {
@@ -100,6 +114,22 @@ func (r *RunCmd) Validate(kctx *kong.Context) error {
 		return err
 	}
 	return r.CgroupFlags.validate()
+}
+
+// rawWords gives back the words of args that kong read as cmd (its last
+// len(cmd) words) as they were before kong decoded them, or cmd as it is
+// where they are not those words.
+func rawWords(args, cmd []string) []string {
+	if len(cmd) > len(args) {
+		return cmd
+	}
+	tail := args[len(args)-len(cmd):]
+	for i := range cmd {
+		if cmd[i] != tail[i] && cmd[i] != string([]rune(tail[i])) {
+			return cmd
+		}
+	}
+	return slices.Clone(tail)
 }
 
 // Run plans the sandbox, starts it and waits for the command.
