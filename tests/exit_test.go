@@ -130,3 +130,20 @@ func pidsWith(s string) []string {
 	}
 	return pids
 }
+
+// TestArgvBytes: the command's words reach it byte for byte, also those that
+// are not UTF-8 (a Latin-1 file name), on the fast parse and on kong's, and
+// through the hand-over to init (wire.go).
+func TestArgvBytes(t *testing.T) {
+	word := "caf\xe9\xff-\x01"
+	for _, args := range [][]string{
+		{"--", "printf", "%s", word},
+		{"--hostname", "h", "--", "printf", "%s", word},
+		{"run", "--", "printf", "%s", word},
+		{"-it", "--", "printf", "%s", word}, // kong's parse (-it is two flags)
+	} {
+		if got := must(t, args...); got != word {
+			t.Errorf("sandbox %q printed %q, want %q", args, got, word)
+		}
+	}
+}

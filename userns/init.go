@@ -53,7 +53,10 @@ func Init() int {
 	dec := json.NewDecoder(bufio.NewReader(in))
 	var cfg *Config
 	var m Msg
-	if err := dec.Decode(&m); err != nil || m.Type != MsgConfig || m.Config == nil {
+	if err := dec.Decode(&m); err != nil || m.Type != MsgConfig {
+		return fail("init", 125, fmt.Errorf("read config from parent: %v", err))
+	}
+	if err := m.decodeConfig(); err != nil || m.Config == nil {
 		return fail("init", 125, fmt.Errorf("read config from parent: %v", err))
 	}
 	cfg = m.Config

@@ -11,8 +11,11 @@ import (
 //	init -> parent (fd 4):  Error (any stage) or Exit; Stopped on ^Z
 //	parent -> init:         Continue once resumed
 type Msg struct {
-	Type   MsgType `json:"type"`
-	Config *Config `json:"config,omitempty"`
+	Type MsgType `json:"type"`
+	// Config crosses as ConfigWire, in wire.go's form (byte for byte, and
+	// cheaper than JSON): encode fills it in, decodeConfig reads it back.
+	Config     *Config `json:"-"`
+	ConfigWire []byte  `json:"configWire,omitempty"`
 	// Error fields: the stage that failed, what happened, and the exit code the
 	// parent should use (125 setup, 126 not executable, 127 not found).
 	Stage string `json:"stage,omitempty"`
@@ -77,9 +80,21 @@ type ChildError struct {
 func (e *ChildError) Error() string { return fmt.Sprintf("%s: %s", e.Stage, e.Msg) }
 
 func encode(m Msg) []byte {
+	if m.Config != nil {
+		m.ConfigWire = marshalWire(m.Config)
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		panic(fmt.Sprintf("encode %s: %v", m.Type, err)) // only plain fields: cannot fail
 	}
 	return append(b, '\n')
+}
+
+// decodeConfig sets m.Config from m.ConfigWire.
+func (m *Msg) decodeConfig() error {
+	if m.ConfigWire == nil {
+		return nil
+	}
+	m.Config = new(Config)
+	return unmarshalWire(m.ConfigWire, m.Config)
 }
