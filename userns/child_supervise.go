@@ -1,7 +1,6 @@
 package userns
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -47,9 +46,9 @@ func forwardedByInit(sig os.Signal) bool {
 // supervisor is init's loop once the command runs.
 type supervisor struct {
 	pid  int
-	tty  bool          // the command is a job in the terminal's foreground
-	out  *os.File      // messages to the parent
-	dec  *json.Decoder // messages from the parent
+	tty  bool    // the command is a job in the terminal's foreground
+	out  msgOut  // messages to the parent
+	in   *frames // messages from the parent
 	sigs <-chan os.Signal
 	// grace is how long the command has to end after a SIGTERM or SIGINT
 	// before init kills everything in the sandbox; negative: no limit.
@@ -70,8 +69,8 @@ func (s *supervisor) run() (status, signal int) {
 	cont := make(chan Msg, 1)
 	go func() {
 		for {
-			var m Msg
-			if err := s.dec.Decode(&m); err != nil {
+			m, err := s.in.next()
+			if err != nil {
 				return
 			}
 			if m.Type == MsgContinue {
@@ -111,7 +110,7 @@ func (s *supervisor) run() (status, signal int) {
 		case <-stopped:
 			// ^Z: the parent gives the terminal back to the caller's shell
 			// and stops itself, as a shell's job would.
-			_, _ = s.out.Write(encode(Msg{Type: MsgStopped}))
+			_ = s.out.send(Msg{Type: MsgStopped})
 		case m := <-cont:
 			if m.Foreground {
 				_ = setForeground(0, s.pid)

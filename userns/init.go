@@ -1,8 +1,6 @@
 package userns
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
@@ -28,8 +26,8 @@ import (
 func Init() int {
 	// ps inside shows "sandbox-init", not "exe" (from /proc/self/exe).
 	setName("sandbox-init")
-	in := os.NewFile(3, "sync")
-	out := os.NewFile(4, "msg")
+	in := newFrames(os.NewFile(3, "sync"))
+	out := msgOut{f: os.NewFile(4, "msg")}
 	// Nothing init holds may reach the command: mark every inherited fd above
 	// stderr close-on-exec (runc CVE-2024-21626 leaked a host directory fd).
 	_ = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
@@ -47,19 +45,14 @@ func Init() int {
 	}()
 
 	fail := func(stage string, code int, err error) int {
-		_, _ = out.Write(encode(Msg{Type: MsgError, Stage: stage, Err: err.Error(), Code: code}))
+		_ = out.send(Msg{Type: MsgError, Stage: stage, Err: err.Error(), Code: code})
 		return code
 	}
-	dec := json.NewDecoder(bufio.NewReader(in))
-	var cfg *Config
-	var m Msg
-	if err := dec.Decode(&m); err != nil || m.Type != MsgConfig {
+	m, err := in.next()
+	if err != nil || m.Type != MsgConfig || m.Config == nil {
 		return fail("init", 125, fmt.Errorf("read config from parent: %v", err))
 	}
-	if err := m.decodeConfig(); err != nil || m.Config == nil {
-		return fail("init", 125, fmt.Errorf("read config from parent: %v", err))
-	}
-	cfg = m.Config
+	cfg := m.Config
 	log := newLogger(cfg.Verbose)
 	if cfg.QuickIPv6 {
 		// Before the parent starts the network helper (after the ID maps):
@@ -83,7 +76,7 @@ func Init() int {
 		go a.serve()
 	}
 
-	if _, err := expect(dec, MsgMapped); err != nil {
+	if _, err := expect(in, MsgMapped); err != nil {
 		return fail("init", 125, err)
 	}
 	// sandbox-runc create: the start socket is bound while the host's tree
@@ -128,7 +121,7 @@ func Init() int {
 	if err := setupHost(cfg); err != nil {
 		return fail("setup", 125, err)
 	}
-	goMsg, err := expect(dec, MsgGo)
+	goMsg, err := expect(in, MsgGo)
 	if err != nil {
 		return fail("init", 125, err)
 	}
@@ -150,7 +143,7 @@ func Init() int {
 		if err != nil {
 			return fail("start", code, err)
 		}
-		out = conn
+		out = msgOut{f: conn, json: true}
 		if err := startContainerHooks(cfg); err != nil {
 			return fail("startContainer", 125, err)
 		}
@@ -165,7 +158,7 @@ func Init() int {
 	closePreserved(cfg.PreservedFDs) // the command's now, not init's
 	log.Debug("command started", "pid", pid, "argv", cfg.Argv)
 	if door != nil {
-		_, _ = out.Write(encode(Msg{Type: MsgStarted}))
+		_ = out.send(Msg{Type: MsgStarted})
 	}
 	if len(cfg.Seccomp) > 0 {
 		// This thread has the command's filter since lockDown; the others
@@ -174,7 +167,7 @@ func Init() int {
 			log.Warn("seccomp", "err", err)
 		}
 	}
-	sup := &supervisor{pid: pid, tty: isControllingTTY(0), out: out, dec: dec, sigs: sigs,
+	sup := &supervisor{pid: pid, tty: isControllingTTY(0), out: out, in: in, sigs: sigs,
 		grace: time.Duration(cfg.StopTimeout) * time.Second, execs: door.execTable()}
 	// Exec from now on: every thread of init has the filter (oci_exec.go).
 	door.open()
@@ -187,13 +180,13 @@ func Init() int {
 	// (Config.NoWait); it would die with init anyway.
 	endAll()
 	written, files := mem.written()
-	_, _ = out.Write(encode(Msg{Type: MsgExit, Status: status, Signal: sig, Discarded: written, DiscardedFiles: files}))
+	_ = out.send(Msg{Type: MsgExit, Status: status, Signal: sig, Discarded: written, DiscardedFiles: files})
 	return status
 }
 
-func expect(dec *json.Decoder, want MsgType) (Msg, error) {
-	var m Msg
-	if err := dec.Decode(&m); err != nil {
+func expect(in *frames, want MsgType) (Msg, error) {
+	m, err := in.next()
+	if err != nil {
 		return m, fmt.Errorf("wait for %s from parent: %w", want, err)
 	}
 	if m.Type != want {

@@ -1,10 +1,9 @@
 package userns
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -178,7 +177,7 @@ func refuse(c *msgConn, code int, msg string) {
 // 128+N.
 //
 // Preconditions: everything but the command's exec is done.
-func (d *door) awaitStart(out *os.File, sigs <-chan os.Signal) (*os.File, int, error) {
+func (d *door) awaitStart(out msgOut, sigs <-chan os.Signal) (*os.File, int, error) {
 	cfg := d.cfg
 	// Looked up before Created, as runc does: podman reads "executable file
 	// not found" in the runtime's error and exits 127, 126 for "permission
@@ -194,7 +193,7 @@ func (d *door) awaitStart(out *os.File, sigs <-chan os.Signal) (*os.File, int, e
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
 		return nil, 125, fmt.Errorf("clear the parent-death signal: %w", err)
 	}
-	if _, err := out.Write(encode(Msg{Type: MsgCreated})); err != nil {
+	if err := out.send(Msg{Type: MsgCreated}); err != nil {
 		return nil, 125, fmt.Errorf("report created: %w", err)
 	}
 	for {
@@ -247,11 +246,14 @@ func (d *door) console(c *msgConn) {
 // awaitCreated reads init's messages until it says Created, or why not.
 func awaitCreated(r *os.File) error {
 	defer r.Close()
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		var m Msg
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return fmt.Errorf("decode message from init: %w", err)
+	in := newFrames(r)
+	for {
+		m, err := in.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read from init: %w", err)
 		}
 		switch m.Type {
 		case MsgCreated:
@@ -259,9 +261,6 @@ func awaitCreated(r *os.File) error {
 		case MsgError:
 			return &ChildError{Stage: m.Stage, Msg: m.Err, Code: m.Code}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read from init: %w", err)
 	}
 	return &ChildError{Stage: "init", Msg: "exited before it was created", Code: 125}
 }

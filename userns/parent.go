@@ -1,11 +1,10 @@
 package userns
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -221,7 +220,7 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 	if h := spec.Config.Hooks; h != nil {
 		h.State.Pid = cmd.Process.Pid // init's hooks get the PID we know it by
 	}
-	if _, err := toInitW.Write(encode(Msg{Type: MsgConfig, Config: &spec.Config})); err != nil {
+	if _, err := toInitW.Write(frame(Msg{Type: MsgConfig, Config: &spec.Config})); err != nil {
 		return abort(fmt.Errorf("send config: %w", err))
 	}
 
@@ -273,7 +272,7 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 	// Mapped, then Go: init may only create files once its IDs exist, and may
 	// only start the command once the cgroup holds it ("scope before Go": not
 	// one instruction of the command runs outside its limits).
-	if _, err := toInitW.Write(encode(Msg{Type: MsgMapped})); err != nil {
+	if _, err := toInitW.Write(frame(Msg{Type: MsgMapped})); err != nil {
 		<-placed
 		return abort(fmt.Errorf("release init: %w", err))
 	}
@@ -281,7 +280,7 @@ func Run(ctx context.Context, spec *Spec, pre *Started) (Result, error) {
 	if p.err != nil {
 		return abort(p.err)
 	}
-	if _, err := toInitW.Write(encode(Msg{Type: MsgGo, Cgroup: p.dir})); err != nil {
+	if _, err := toInitW.Write(frame(Msg{Type: MsgGo, Cgroup: p.dir})); err != nil {
 		return abort(fmt.Errorf("release init: %w", err))
 	}
 	if spec.Config.StartSocket != "" {
@@ -406,10 +405,13 @@ func allCaps() []uintptr {
 func readMessages(r *os.File, stopped func(), untilExit bool) (*Msg, error) {
 	defer r.Close()
 	var last *Msg
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		var m Msg
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+	in := newFrames(r)
+	for {
+		m, err := in.next()
+		if errors.Is(err, io.EOF) {
+			return last, nil
+		}
+		if err != nil {
 			return last, fmt.Errorf("decode message from init: %w", err)
 		}
 		switch m.Type {
@@ -422,7 +424,6 @@ func readMessages(r *os.File, stopped func(), untilExit bool) (*Msg, error) {
 			stopped()
 		}
 	}
-	return last, sc.Err()
 }
 
 // resultOf is the Result an Exit message reports.

@@ -40,7 +40,7 @@ func (j *job) stopped() {
 		cur, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
 		fg = err == nil && cur == j.pgrp
 	}
-	_, _ = j.toInit.Write(encode(Msg{Type: MsgContinue, Foreground: fg}))
+	_, _ = j.toInit.Write(frame(Msg{Type: MsgContinue, Foreground: fg}))
 }
 
 // restore takes the terminal back from the command's (now gone) process group.

@@ -1,8 +1,12 @@
 package userns
 
 import (
+	"bufio"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 )
 
 // Msg is one step of the handshake, one JSON object per line in each direction.
@@ -11,11 +15,8 @@ import (
 //	init -> parent (fd 4):  Error (any stage) or Exit; Stopped on ^Z
 //	parent -> init:         Continue once resumed
 type Msg struct {
-	Type MsgType `json:"type"`
-	// Config crosses as ConfigWire, in wire.go's form (byte for byte, and
-	// cheaper than JSON): encode fills it in, decodeConfig reads it back.
-	Config     *Config `json:"-"`
-	ConfigWire []byte  `json:"configWire,omitempty"`
+	Type   MsgType `json:"type"`
+	Config *Config `json:"config,omitempty"`
 	// Error fields: the stage that failed, what happened, and the exit code the
 	// parent should use (125 setup, 126 not executable, 127 not found).
 	Stage string `json:"stage,omitempty"`
@@ -80,9 +81,6 @@ type ChildError struct {
 func (e *ChildError) Error() string { return fmt.Sprintf("%s: %s", e.Stage, e.Msg) }
 
 func encode(m Msg) []byte {
-	if m.Config != nil {
-		m.ConfigWire = marshalWire(m.Config)
-	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		panic(fmt.Sprintf("encode %s: %v", m.Type, err)) // only plain fields: cannot fail
@@ -90,11 +88,56 @@ func encode(m Msg) []byte {
 	return append(b, '\n')
 }
 
-// decodeConfig sets m.Config from m.ConfigWire.
-func (m *Msg) decodeConfig() error {
-	if m.ConfigWire == nil {
-		return nil
+// Between the parent and init, over their two pipes, a message is a frame:
+// its length as a varint, then the Msg in wire.go's form (byte for byte, and
+// without encoding/json's first use on the start-up path: issue 15). Both
+// ends are one binary (/proc/self/exe). The OCI runtime's sockets carry JSON
+// lines instead (encode, oci_conn.go): a sandbox-runc of another version may
+// read them.
+func frame(m Msg) []byte {
+	b := marshalWire(&m)
+	return append(binary.AppendUvarint(make([]byte, 0, len(b)+3), uint64(len(b))), b...)
+}
+
+// maxFrame bounds a frame: a Config with a large environment or seccomp
+// program is tens of KiB.
+const maxFrame = 64 << 20
+
+// frames reads the frames of a pipe.
+type frames struct{ r *bufio.Reader }
+
+func newFrames(r io.Reader) *frames { return &frames{bufio.NewReader(r)} }
+
+// next returns the next message; io.EOF at a clean end.
+func (f *frames) next() (Msg, error) {
+	n, err := binary.ReadUvarint(f.r)
+	if err != nil {
+		return Msg{}, err
 	}
-	m.Config = new(Config)
-	return unmarshalWire(m.ConfigWire, m.Config)
+	if n > maxFrame {
+		return Msg{}, fmt.Errorf("message of %d bytes", n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(f.r, b); err != nil {
+		return Msg{}, fmt.Errorf("read message: %w", io.ErrUnexpectedEOF)
+	}
+	var m Msg
+	return m, unmarshalWire(b, &m)
+}
+
+// msgOut is where init reports: the parent's pipe (frames), or, once an OCI
+// start has taken over (oci.go), the start connection (JSON lines, read by
+// that sandbox-runc).
+type msgOut struct {
+	f    *os.File
+	json bool
+}
+
+func (o msgOut) send(m Msg) error {
+	b := frame(m)
+	if o.json {
+		b = encode(m)
+	}
+	_, err := o.f.Write(b)
+	return err
 }

@@ -36,10 +36,10 @@ func marshalWire(v any) []byte {
 func unmarshalWire(b []byte, v any) error {
 	r := wireReader{b: b}
 	if err := r.value(reflect.ValueOf(v).Elem()); err != nil {
-		return fmt.Errorf("decode config: %w", err)
+		return fmt.Errorf("decode message: %w", err)
 	}
 	if len(r.b) != 0 {
-		return fmt.Errorf("decode config: %d bytes after the end", len(r.b))
+		return fmt.Errorf("decode message: %d bytes after the end", len(r.b))
 	}
 	return nil
 }

@@ -1,7 +1,8 @@
 package userns
 
 import (
-	"encoding/json"
+	"bytes"
+	"io"
 	"reflect"
 	"testing"
 )
@@ -76,14 +77,32 @@ func TestWireRoundTrip(t *testing.T) {
 		t.Fatalf("zero config: %v", err)
 	}
 
-	// Through the message, as init reads it.
-	m := Msg{Type: MsgConfig, Config: &want}
-	var back Msg
-	if err := jsonLine(encode(m), &back); err != nil {
-		t.Fatal(err)
+	// In a frame, as init reads it, after another.
+	var pipe bytes.Buffer
+	pipe.Write(frame(Msg{Type: MsgConfig, Config: &want}))
+	pipe.Write(frame(Msg{Type: MsgGo, Cgroup: "/sys/fs/cgroup/\xff"}))
+	in := newFrames(&pipe)
+	if m, err := in.next(); err != nil || m.Type != MsgConfig || !reflect.DeepEqual(*m.Config, want) {
+		t.Fatalf("config frame: %v", err)
 	}
-	if err := back.decodeConfig(); err != nil || !reflect.DeepEqual(*back.Config, want) {
-		t.Fatalf("through the message: %v", err)
+	if m, err := in.next(); err != nil || m.Type != MsgGo || m.Cgroup != "/sys/fs/cgroup/\xff" {
+		t.Fatalf("go frame: %+v, %v", m, err)
+	}
+	if _, err := in.next(); err != io.EOF {
+		t.Fatalf("after the last frame: %v, want EOF", err)
+	}
+	cut := frame(Msg{Type: MsgExit, Status: 3})
+	if _, err := newFrames(bytes.NewReader(cut[:len(cut)-1])).next(); err == nil || err == io.EOF {
+		t.Fatalf("a cut frame: %v, want an error", err)
+	}
+
+	// Every message of the protocol can cross.
+	var all Msg
+	seed = 0
+	fill(t, reflect.ValueOf(&all).Elem(), &seed)
+	var back Msg
+	if err := unmarshalWire(marshalWire(&all), &back); err != nil || !reflect.DeepEqual(back, all) {
+		t.Fatalf("a full message: %v", err)
 	}
 
 	// Every cut of the message is refused, never a panic.
@@ -114,5 +133,3 @@ func FuzzWire(f *testing.F) {
 		}
 	})
 }
-
-func jsonLine(b []byte, m *Msg) error { return json.Unmarshal(b, m) }
