@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"sandbox/quote"
 	"sandbox/seccomp"
 )
 
@@ -26,12 +27,15 @@ import (
 // it returns, that thread only supervises (wait, kill, write to the parent),
 // which needs none of the privileges it dropped.
 func startCommand(cfg *Config) (pid, code int, err error) {
+	// The name is printed on the user's terminal, and it may come from an
+	// image's Entrypoint: escaped (control, bidi and invalid characters).
+	name := quote.Short(cfg.Argv[0], 200)
 	path, err := lookPath(cfg.Argv[0], cfg.Env)
 	if err != nil {
 		if errors.Is(err, unix.ENOENT) {
-			return 0, 127, fmt.Errorf("%s: command not found", cfg.Argv[0])
+			return 0, 127, fmt.Errorf("%s: command not found", name)
 		}
-		return 0, 126, fmt.Errorf("%s: %w", cfg.Argv[0], err)
+		return 0, 126, fmt.Errorf("%s: %w", name, err)
 	}
 	if err := setRlimits(cfg.Rlimits); err != nil {
 		return 0, 125, err
@@ -45,7 +49,7 @@ func startCommand(cfg *Config) (pid, code int, err error) {
 		if errors.Is(err, unix.ENOENT) {
 			code = 127
 		}
-		return 0, code, fmt.Errorf("exec %s: %w", path, err)
+		return 0, code, fmt.Errorf("exec %s: %w", quote.Short(path, 200), err)
 	}
 	return pid, 0, nil
 }

@@ -190,3 +190,19 @@ func TestReviewDeepTree(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(filepath.Join(cwd, comp)) })
 }
+
+// A command name that is not found is printed escaped: it may come from an
+// image's Entrypoint, and ESC ] 0 ; would retitle the terminal, ESC [ 2 K
+// erase what sandbox said before it.
+func TestNotFoundNameQuoted(t *testing.T) {
+	requires(t, UserNS)
+	for _, name := range []string{"x\x1b]0;pwned\x07", "y\x1b[1A\x1b[2K", "bidi-\u202etxt", "bad-\xff"} {
+		r := run{}.sandbox(t, "--", name)
+		if r.code != 127 || !strings.Contains(r.stderr, "command not found") {
+			t.Fatalf("%q: want 127, command not found: %s", name, r)
+		}
+		if ctx, bad := raw(r.stderr); bad {
+			t.Errorf("%q printed a raw control, bidi or invalid character near %q:\n%q", name, ctx, r.stderr)
+		}
+	}
+}
