@@ -7,6 +7,7 @@ package quote
 
 import (
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,6 +40,32 @@ func Short(s string, max int) string {
 	head := validPrefix(s[:max/3])
 	tail := validSuffix(s[len(s)-(max-len(head)-keep):])
 	return Name(head + "..." + tail)
+}
+
+// Line is Name for a line of text that holds names (an error message from
+// inside the sandbox): every character Name would quote a name for is
+// escaped in place (\x1b, \xff, \u202e), newlines too, so the text stays one
+// line and prints as itself; quotes and backslashes are left as they are.
+func Line(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1, r < 0x20, r == 0x7f:
+			b.WriteString(`\x`)
+			if s[i] < 0x10 {
+				b.WriteByte('0')
+			}
+			b.WriteString(strconv.FormatUint(uint64(s[i]), 16))
+		case r >= utf8.RuneSelf && (!unicode.IsGraphic(r) || unicode.Is(unicode.Cf, r)):
+			q := strconv.QuoteRuneToASCII(r) // '\u202e'
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func needsQuote(s string) bool {

@@ -3,6 +3,7 @@ package quote
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -126,4 +127,46 @@ func safe(s string) bool {
 		}
 	}
 	return true
+}
+
+func TestLine(t *testing.T) {
+	for in, want := range map[string]string{
+		`mount "/a b": permission denied`: `mount "/a b": permission denied`,
+		"x\x1b[2Ky":                       `x\x1b[2Ky`,
+		"a\nb\r":                          `a\x0ab\x0d`,
+		"bad-\xff-\x9b":                   `bad-\xff-\x9b`,
+		"c1-\u009b":                       `c1-\u009b`,
+		"bidi-\u202etxt":                  `bidi-\u202etxt`,
+		"café ünï":                        "café ünï",
+	} {
+		if got := Line(in); got != want {
+			t.Errorf("Line(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// plainLine reports that s has no character Line escapes.
+func plainLine(s string) bool {
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 || r < 0x20 || r == 0x7f ||
+			r >= utf8.RuneSelf && (!unicode.IsGraphic(r) || unicode.Is(unicode.Cf, r)) {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+func FuzzLine(f *testing.F) {
+	f.Add("x\x1b[2K\xff\u202e\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		got := Line(s)
+		if !plainLine(got) {
+			t.Fatalf("Line(%q) = %q still holds a character to escape", s, got)
+		}
+		if plainLine(s) && got != s {
+			t.Fatalf("Line(%q) = %q changed a plain line", s, got)
+		}
+	})
 }

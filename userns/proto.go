@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"sandbox/quote"
 )
 
 // Msg is one step of the handshake, one JSON object per line in each direction.
@@ -78,7 +80,12 @@ type ChildError struct {
 	Code  int
 }
 
-func (e *ChildError) Error() string { return fmt.Sprintf("%s: %s", e.Stage, e.Msg) }
+// Error is one line that prints as itself: what init says may hold names a
+// command or an image chose (paths, the command's name), and it reaches the
+// user's terminal.
+func (e *ChildError) Error() string {
+	return fmt.Sprintf("%s: %s", e.Stage, quote.Line(e.Msg))
+}
 
 func encode(m Msg) []byte {
 	b, err := json.Marshal(m)
