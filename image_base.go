@@ -10,8 +10,9 @@ import (
 )
 
 // checkBase refuses to run in the named sandbox sb over another root than the
-// one its layers were made over: the host's tree (runs without --image) or
-// one image. Its layers are changes to that root: over another, a host run
+// one its layers were made over: the host's tree (runs without --image or
+// --rootfs), one --rootfs tree (its layer marked, layers.Sandbox.RootLayer)
+// or one image. Its layers are changes to that root: over another, a host run
 // would not see the image's changes at all, and an image's layer over other
 // layers would show its whiteouts and copies over files they were not made
 // from; diff would mix both. A stacked layer records the image's layers
@@ -26,12 +27,38 @@ func (r *RunCmd) checkBase(sb *layers.Sandbox) error {
 	if r.image != nil && len(r.image.Layers) > 0 {
 		want = r.image.Layers[len(r.image.Layers)-1]
 	}
+	wantRoot := "" // this run's --rootfs tree, as rootfsLayer resolves it
+	if r.Rootfs != "" && r.image == nil {
+		if dir, err := resolveSource(absUnder(mustGetwd(), r.Rootfs)); err == nil {
+			wantRoot = dir
+		}
+	}
+	fix := fmt.Sprintf("give another --name, or remove it first with sandbox rm %s", quote.Name(sb.Name))
+	this := "on the host's tree"
+	switch {
+	case wantRoot != "":
+		this = "over --rootfs " + quote.Short(wantRoot, 120)
+	case r.image != nil:
+		this = "on image " + quote.Short(r.image.Name, 120)
+	}
 	for _, l := range ls {
 		have := stackTop(l)
+		// A --rootfs tree first: its layer is keyed by the tree's host
+		// path, as a host directory's is, and only its mark (RootLayer)
+		// tells them apart.
+		switch {
+		case l.Root && l.HostPath == wantRoot:
+			continue
+		case l.Root:
+			return fmt.Errorf("sandbox %s was made over --rootfs %s; this run is %s: %s", quote.Name(sb.Name), quote.Short(l.HostPath, 120), this, fix)
+		case wantRoot != "" && have != "":
+			return fmt.Errorf("sandbox %s was made over image %s; this run is %s: %s", quote.Name(sb.Name), imageOfLayer(have), this, fix)
+		case wantRoot != "":
+			return fmt.Errorf("sandbox %s was made by runs on the host's tree; this run is %s: %s", quote.Name(sb.Name), this, fix)
+		}
 		if have == want {
 			continue
 		}
-		fix := fmt.Sprintf("give another --name, or remove it first with sandbox rm %s", quote.Name(sb.Name))
 		switch {
 		case want == "":
 			return fmt.Errorf("sandbox %s was made over image %s; this run is on the host's tree (no --image): %s", quote.Name(sb.Name), imageOfLayer(have), fix)

@@ -338,7 +338,7 @@ func (r *RunCmd) rootfsLayer(v *view) (userns.Mount, error) {
 	if m := mountBelow(mountPoints(), dir); m != "" {
 		return userns.Mount{}, fmt.Errorf("--rootfs %s: %s is mounted inside it; the overlay cannot cover a tree with mounts (unmount it, or use a copy)", r.Rootfs, m)
 	}
-	upper, work, err := v.sb.Layer(dir)
+	upper, work, err := v.sb.RootLayer(dir)
 	if err != nil {
 		return userns.Mount{}, err
 	}

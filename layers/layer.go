@@ -24,6 +24,10 @@ type Layer struct {
 	// saw their overlay. Diff merges the lowers and prints paths below Mount.
 	Lowers []string
 	Mount  string
+	// Root: the layer was made over a --rootfs tree, HostPath, which the
+	// command saw as its / (RootLayer). Its changes are changes to that
+	// tree, not to the host's.
+	Root bool
 }
 
 const pathFile = "path"
@@ -70,6 +74,27 @@ func (sb *Sandbox) Layer(hostPath string) (upper, work string, err error) {
 		return "", "", err
 	}
 	return l.Upper, l.Work, nil
+}
+
+// rootFile marks a layer made over a --rootfs tree (Layer.Root).
+const rootFile = "root"
+
+// RootLayer is Layer for a --rootfs tree, the command's whole /: the layer
+// records that, so that a later run over another root (the host's tree, an
+// image, another tree) is told apart and refused (the CLI's checkBase).
+func (sb *Sandbox) RootLayer(hostPath string) (upper, work string, err error) {
+	if upper, work, err = sb.Layer(hostPath); err != nil || sb.slot != nil {
+		return upper, work, err
+	}
+	p := filepath.Join(filepath.Dir(upper), rootFile)
+	f, err := openBelow(sb.storeRoot(), p, unix.O_WRONLY|unix.O_CREAT, 0o600)
+	if err != nil {
+		return "", "", fmt.Errorf("create layer for %s: %w", quoteShort(hostPath), err)
+	}
+	if err := f.Close(); err != nil {
+		return "", "", fmt.Errorf("create layer for %s: %w", quoteShort(hostPath), err)
+	}
+	return upper, work, nil
 }
 
 // checkPathFile writes the layer's path file, or checks the one there names
@@ -138,6 +163,11 @@ func (sb *Sandbox) Layers() ([]Layer, error) {
 		}
 		l := Layer{HostPath: p, Upper: filepath.Join(dir, "upper"), Work: filepath.Join(dir, "work"), Engine: e}
 		if err := sb.readStack(dir, &l); err != nil {
+			return nil, fmt.Errorf("list layers: %w", err)
+		}
+		if _, err := readBelow(sb.storeRoot(), filepath.Join(dir, rootFile)); err == nil {
+			l.Root = true
+		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("list layers: %w", err)
 		}
 		out = append(out, l)

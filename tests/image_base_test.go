@@ -2,6 +2,8 @@ package tests
 
 import (
 	"archive/tar"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,5 +75,71 @@ func TestImageNamedBaseMix(t *testing.T) {
 	}
 	if r := sandbox(t, "", env, "--name", onImage, "--", "true"); r.code != 0 {
 		t.Errorf("host run after rm: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// A sandbox made over a --rootfs tree keeps changes to that tree: a run of it
+// on the host's tree or over another tree is refused in one line, and so is
+// a --rootfs run of a sandbox made on the host's tree; nothing changes.
+func TestRootfsNamedBaseMix(t *testing.T) {
+	requires(t, UserNS)
+	tree := func() string {
+		root := workdir(t)
+		for _, d := range []string{"bin", "etc", "proc", "dev", "tmp"} {
+			if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		bin, err := exec.LookPath("busybox")
+		if err != nil {
+			bin = probe // a static program, enough to run
+		}
+		data, err := os.ReadFile(bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return root
+	}
+	root, other := tree(), tree()
+	// busybox's true; the probe exits 0 for an argument it does not know.
+	run := []string{"/bin/busybox", "true"}
+	onRoot := "base-r-" + filepath.Base(root)
+	onHost := "base-h-" + filepath.Base(root)
+	t.Cleanup(func() { sandbox(t, "", nil, "rm", onRoot, onHost) })
+	if r := sandbox(t, "", nil, append([]string{"--name", onRoot, "--rootfs", root, "--"}, run...)...); r.code != 0 {
+		t.Fatalf("run over --rootfs: exit %d: %s", r.code, r.stderr)
+	}
+	if r := sandbox(t, "", nil, "--name", onHost, "--", "true"); r.code != 0 {
+		t.Fatalf("host run: exit %d: %s", r.code, r.stderr)
+	}
+	state := func(name string) string {
+		return sandbox(t, "", nil, "path", name).stdout + sandbox(t, "", nil, "diff", name).stdout
+	}
+	before := map[string]string{onRoot: state(onRoot), onHost: state(onHost)}
+	for _, c := range []struct {
+		name string
+		args []string
+		says string
+	}{
+		{onRoot, []string{"--", "true"}, "--rootfs " + root},
+		{onRoot, []string{"--rootfs", other, "--", "true"}, "--rootfs " + root},
+		{onHost, []string{"--rootfs", root, "--", "true"}, "host's tree"},
+	} {
+		r := sandbox(t, "", nil, append([]string{"--name", c.name}, c.args...)...)
+		if r.code != 125 || len(lines(r.stderr)) != 1 || !strings.Contains(r.stderr, c.says) ||
+			!strings.Contains(r.stderr, "sandbox rm "+c.name) {
+			t.Errorf("--name %s %q: exit %d, stderr %q; want 125 and one line naming %s and the fix", c.name, c.args, r.code, r.stderr, c.says)
+		}
+	}
+	for name, was := range before {
+		if now := state(name); now != was {
+			t.Errorf("a refused run changed sandbox %s:\nbefore %q\nafter  %q", name, was, now)
+		}
+	}
+	if r := sandbox(t, "", nil, append([]string{"--name", onRoot, "--rootfs", root, "--"}, run...)...); r.code != 0 {
+		t.Errorf("the same --rootfs again: exit %d: %s", r.code, r.stderr)
 	}
 }
