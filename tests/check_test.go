@@ -84,11 +84,9 @@ func onPath(names ...string) bool {
 // and the exit status says whether a plain run works.
 func TestCheckReportsMachine(t *testing.T) {
 	requires(t, NotRoot)
-	start := time.Now()
+	// No bound on its time here: timings belong to tests/bench, and under
+	// the VM job's emulation a check took 6.7 s where it takes ~1 s.
 	got, r := runCheck(t)
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("sandbox check took %v", d)
-	}
 	run := plainRun(t, nil)
 	if (run.code == 0) != (r.code == 0) || (r.code != 0 && r.code != 1) {
 		t.Errorf("check exits %d, sandbox -- true exits %d (%s)", r.code, run.code, run.stderr)
