@@ -191,9 +191,9 @@ type runOnly struct {
 }
 
 // runFast parses and runs args with parseRunFast (fastparse.go), or else with
-// runOnly. It declines (ok false) where
-// the parse fails, having printed nothing: the whole CLI then parses again
-// and says why in its own words (suggestions name the other commands too).
+// runOnly. It declines (ok false) where the parse fails, having printed
+// nothing: the whole CLI then parses again and says why in its own words
+// (suggestions name the other commands too).
 func runFast(args []string, pre *userns.Started) (code int, ok bool) {
 	if r, ok := parseRunFast(args); ok {
 		if err := r.Run(&code, pre); err != nil {

@@ -51,13 +51,13 @@ func Line(s string) string {
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError && n == 1, r < 0x20, r == 0x7f:
+		case !shows(r, n) && (r < utf8.RuneSelf || n == 1):
 			b.WriteString(`\x`)
 			if s[i] < 0x10 {
 				b.WriteByte('0')
 			}
 			b.WriteString(strconv.FormatUint(uint64(s[i]), 16))
-		case r >= utf8.RuneSelf && (!unicode.IsGraphic(r) || unicode.Is(unicode.Cf, r)):
+		case !shows(r, n):
 			q := strconv.QuoteRuneToASCII(r) // '\u202e'
 			b.WriteString(q[1 : len(q)-1])
 		default:
@@ -68,21 +68,20 @@ func Line(s string) string {
 	return b.String()
 }
 
+// shows says whether the rune r, n bytes of a string, prints as itself: not
+// a C0 control or DEL, not a byte of invalid UTF-8, graphic and not a format
+// character (bidi and zero-width ones are).
+func shows(r rune, n int) bool {
+	if r < utf8.RuneSelf {
+		return r >= 0x20 && r != 0x7f
+	}
+	return !(r == utf8.RuneError && n == 1) && unicode.IsGraphic(r) && !unicode.Is(unicode.Cf, r)
+}
+
 func needsQuote(s string) bool {
 	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c < 0x20 || c == 0x7f || c == '"' || c == '\\' {
-				return true
-			}
-			i++
-			continue
-		}
 		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			return true
-		}
-		if !unicode.IsGraphic(r) || unicode.Is(unicode.Cf, r) {
+		if !shows(r, n) || r == '"' || r == '\\' {
 			return true
 		}
 		i += n

@@ -11,7 +11,7 @@ import (
 	"sandbox/quote"
 )
 
-// Msg is one step of the handshake, one JSON object per line in each direction.
+// Msg is one step of the handshake, one frame in each direction (frame, below).
 //
 //	parent -> init (fd 3):  Config, Mapped, Go
 //	init -> parent (fd 4):  Error (any stage) or Exit; Stopped on ^Z
@@ -126,7 +126,10 @@ func (f *frames) next() (Msg, error) {
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(f.r, b); err != nil {
-		return Msg{}, fmt.Errorf("read message: %w", io.ErrUnexpectedEOF)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the length came, its message did not
+		}
+		return Msg{}, fmt.Errorf("read message: %w", err)
 	}
 	var m Msg
 	return m, unmarshalWire(b, &m)
@@ -141,9 +144,11 @@ type msgOut struct {
 }
 
 func (o msgOut) send(m Msg) error {
-	b := frame(m)
+	var b []byte
 	if o.json {
 		b = encode(m)
+	} else {
+		b = frame(m)
 	}
 	_, err := o.f.Write(b)
 	return err
