@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"unicode/utf8"
 )
@@ -204,5 +205,54 @@ func TestNotFoundNameQuoted(t *testing.T) {
 		if ctx, bad := raw(r.stderr); bad {
 			t.Errorf("%q printed a raw control, bidi or invalid character near %q:\n%q", name, ctx, r.stderr)
 		}
+	}
+}
+
+// A named sandbox's --rootfs mark (layers' "root" file) is read without
+// following a symlink or opening a FIFO: one planted in the store is refused
+// in one line, never waited on, and nothing is made through it.
+func TestRootMarkPlantedRefused(t *testing.T) {
+	requires(t, UserNS)
+	data := workdir(t)
+	env := []string{"XDG_DATA_HOME=" + data}
+	name := "mark-" + token()
+	if r := (run{env: env}).sandbox(t, "--name", name, "--", "true"); r.code != 0 {
+		t.Fatalf("named run: %s", r)
+	}
+	layer := filepath.Join(data, "sandbox", name, "layers", "%2Fetc")
+	if _, err := os.Stat(filepath.Join(layer, "upper")); err != nil {
+		t.Fatalf("no layer for /etc where the store keeps it: %v", err)
+	}
+	somedir := workdir(t)
+	target := filepath.Join(somedir, "target")
+	writeFile(t, target, "keep\n", 0o644)
+	guard(t, somedir)
+	mark := filepath.Join(layer, "root")
+	for _, plant := range []struct {
+		kind string
+		make func() error
+		says string
+	}{
+		{"symlink", func() error { return os.Symlink(target, mark) }, "symlink"},
+		{"fifo", func() error { return syscall.Mkfifo(mark, 0o600) }, "not a regular file"},
+	} {
+		if err := plant.make(); err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"--name", name, "--", "true"}, {"diff", name}} {
+			r := run{env: env}.sandbox(t, args...) // at most 20 s: a FIFO opened for reading would hang
+			if r.code != 125 || !strings.Contains(r.stderr, plant.says) || strings.Count(strings.TrimSpace(r.stderr), "\n") > 0 {
+				t.Errorf("%s as the mark, %q: want 125 and one line saying %q: %s", plant.kind, args, plant.says, r)
+			}
+		}
+		if err := os.Remove(mark); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, err := os.ReadFile(target); err != nil || string(b) != "keep\n" {
+		t.Errorf("the symlink's target changed: %q, %v", b, err)
+	}
+	if r := (run{env: env}).sandbox(t, "rm", name); r.code != 0 {
+		t.Errorf("rm after the plants are gone: %s", r)
 	}
 }
