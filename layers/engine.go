@@ -89,11 +89,14 @@ func readEngine(dir, hostPath string) (Engine, error) {
 
 // readNoFollow reads up to max bytes of a file that must not be a symlink.
 func readNoFollow(path string, max int) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer unix.Close(fd)
+	if err := regularFile(fd, path); err != nil {
+		return nil, err
+	}
 	buf := make([]byte, max+1)
 	n, err := unix.Read(fd, buf)
 	if err != nil {

@@ -88,12 +88,29 @@ func mkdirBelow(root, path string, perm uint32) error {
 
 // readBelow reads a small file below root.
 func readBelow(root, path string) ([]byte, error) {
-	f, err := openBelow(root, path, unix.O_RDONLY, 0)
+	f, err := openBelow(root, path, unix.O_RDONLY|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if err := regularFile(int(f.Fd()), path); err != nil {
+		return nil, err
+	}
 	return io.ReadAll(io.LimitReader(f, 1<<20))
+}
+
+// regularFile refuses what fd is unless it is a regular file: the store's
+// small files are read opened O_NONBLOCK, so that a FIFO put in the place of
+// one makes us refuse it instead of waiting for a writer for ever.
+func regularFile(fd int, path string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return &os.PathError{Op: "fstat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%s is not a regular file; remove it", quoteShort(path))
+	}
+	return nil
 }
 
 // checkEntry refuses a store entry (a sandbox's directory) that is a symlink

@@ -208,9 +208,10 @@ func TestNotFoundNameQuoted(t *testing.T) {
 	}
 }
 
-// A named sandbox's --rootfs mark (layers' "root" file) is read without
-// following a symlink or opening a FIFO: one planted in the store is refused
-// in one line, never waited on, and nothing is made through it.
+// A named sandbox's --rootfs mark (layers' "root" file), like the layer's
+// other small files, is read without following a symlink or waiting on a
+// FIFO: one planted in the store is refused in one line, and nothing is made
+// through it.
 func TestRootMarkPlantedRefused(t *testing.T) {
 	requires(t, UserNS)
 	data := workdir(t)
@@ -248,6 +249,29 @@ func TestRootMarkPlantedRefused(t *testing.T) {
 		if err := os.Remove(mark); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The layer's other small files, read the same way: a FIFO in the place
+	// of one is refused, not waited on.
+	for _, f := range []string{"engine", "path"} {
+		p := filepath.Join(layer, f)
+		keep, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(p, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := run{env: env}.sandbox(t, "diff", name)
+		if r.code != 125 || !strings.Contains(r.stderr, "not a regular file") {
+			t.Errorf("a FIFO as the layer's %s file: want 125, not a regular file: %s", f, r)
+		}
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, p, string(keep), 0o600)
 	}
 	if b, err := os.ReadFile(target); err != nil || string(b) != "keep\n" {
 		t.Errorf("the symlink's target changed: %q, %v", b, err)
